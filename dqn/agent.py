@@ -1,0 +1,180 @@
+"""The DQN agent for S seeds at once: acting, the TD update and target-network upkeep.
+
+The maths lives in small pure functions (`bootstrap_mask`, `td_target`, `td_loss`); `Agent`
+holds the tensors and calls them. Each ablation knob is branched on in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dqn.config import Config
+from dqn.networks import NetSpec, init_params, init_stats, q_values
+from dqn.optim import BatchedAdam, clip_grad_norm
+
+DIAGNOSTICS = ("loss", "q_mean", "td_abs", "grad_norm")
+
+
+def bootstrap_mask(
+    terminated: torch.Tensor, truncated: torch.Tensor, terminal_masking: bool, truncation: str
+) -> torch.Tensor:
+    """1 where the target bootstraps from s', 0 where it stops (float, same shape as inputs).
+
+    terminal_masking stops at true terminal states; truncation == "terminal" also stops at
+    time-limit truncations. Each knob adds its own stop, so each changes exactly one thing.
+    """
+    stop = torch.zeros_like(terminated)
+    if terminal_masking:
+        stop = stop | terminated
+    if truncation == "terminal":
+        stop = stop | truncated
+    return (~stop).float()
+
+
+def td_target(
+    reward: torch.Tensor, bootstrap: torch.Tensor, next_q_target: torch.Tensor,
+    next_q_online: torch.Tensor | None, gamma: float, reward_scale: float,
+) -> torch.Tensor:
+    """The Bellman target, (S, B) from rewards (S, B) and next-state Q-values (S, B, A).
+
+        y = c * r + gamma * m * Q_target(s', a*)
+        a* = argmax_a Q_target(s', a)              (DQN)
+        a* = argmax_a Q_online(s', a)              (double DQN: pass next_q_online)
+
+    c is reward_scale (inside the target only), m the bootstrap mask.
+    """
+    if next_q_online is None:
+        next_value = next_q_target.max(dim=-1).values  # (S, B)
+    else:
+        best = next_q_online.argmax(dim=-1, keepdim=True)  # (S, B, 1)
+        next_value = next_q_target.gather(-1, best).squeeze(-1)  # (S, B)
+    return reward_scale * reward + gamma * bootstrap * next_value
+
+
+def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Each seed's mean loss over its batch, (S,), from (S, B) predictions and targets."""
+    if kind == "huber":
+        per_item = F.smooth_l1_loss(q_taken, target, reduction="none", beta=1.0)
+    else:
+        per_item = F.mse_loss(q_taken, target, reduction="none")
+    return per_item.mean(dim=1)
+
+
+@dataclass
+class UpdateStats:
+    """Per-seed diagnostics of one gradient step, each (S,); `updated` marks seeds that moved."""
+
+    loss: torch.Tensor
+    q_mean: torch.Tensor
+    td_abs: torch.Tensor
+    grad_norm: torch.Tensor
+    updated: torch.Tensor
+
+
+class Agent:
+    """Online and target networks, optimizer state, acting and learning for S seeds."""
+
+    def __init__(
+        self, config: Config, obs_dim: int, n_actions: int, init_seeds: list[int],
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.spec = NetSpec.from_config(config, obs_dim, n_actions)
+        self.S, self.n_actions, self.device = len(init_seeds), n_actions, device
+        self.params = init_params(self.spec, init_seeds, device).requires_grad_()  # (S, P)
+        self.stats = init_stats(self.spec, self.S, device)  # (S, n_stats) BatchNorm running
+        self.target_params = self.params.detach().clone()  # (S, P)
+        self.target_stats = self.stats.clone()  # (S, n_stats)
+        self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw")
+
+    # acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        """Greedy actions (S, N) for observations (S, N, obs_dim), BatchNorm in eval mode."""
+        q, _ = q_values(self.spec, self.params, self.stats, obs, train=False)
+        return q.argmax(dim=-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, epsilon: torch.Tensor, generator: torch.Generator
+            ) -> torch.Tensor:
+        """Epsilon-greedy actions (S,) for one observation per seed (S, obs_dim)."""
+        greedy = self.greedy(obs[:, None])[:, 0]  # (S,)
+        explore = torch.rand(self.S, generator=generator, device=self.device) < epsilon  # (S,)
+        random_action = torch.randint(self.n_actions, (self.S,), generator=generator,
+                                      device=self.device)  # (S,)
+        return torch.where(explore, random_action, greedy)
+
+    # learning -----------------------------------------------------------------------------
+    def _target_network(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(params, stats) that value s': the target copy, or the online net itself for 'none'."""
+        if self.config.target == "none":
+            return self.params.detach(), self.stats
+        return self.target_params, self.target_stats
+
+    def update(self, batch: dict[str, torch.Tensor], mask: torch.Tensor) -> UpdateStats:
+        """One gradient step on a batch (S, B, ...) for the seeds where mask (S,) is True.
+
+        The loss summed over seeds has, for seed i, the gradient of seed i's own mean loss
+        alone, so one backward pass serves all seeds independently.
+        """
+        c = self.config
+        with torch.no_grad():
+            tp, ts = self._target_network()
+            next_q_target, _ = q_values(self.spec, tp, ts, batch["next_obs"])  # (S, B, A)
+            next_q_online = None
+            if c.double_dqn:
+                next_q_online, _ = q_values(self.spec, self.params, self.stats,
+                                            batch["next_obs"])  # (S, B, A)
+            bootstrap = bootstrap_mask(batch["terminated"], batch["truncated"],
+                                       c.terminal_masking, c.truncation)  # (S, B)
+            y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
+                          c.gamma, c.reward_scale)  # (S, B)
+
+        q, new_stats = q_values(self.spec, self.params, self.stats, batch["obs"], train=True)
+        q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
+        loss = td_loss(q_taken, y, c.loss)  # (S,)
+        # where, not multiply: a masked seed's NaN must not turn 0 * NaN into a NaN gradient
+        (grad,) = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), self.params)
+        grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
+        self.optimizer.step(grad, mask)
+        with torch.no_grad():
+            self.stats = torch.where(mask[:, None], new_stats, self.stats)
+            td_abs = (q_taken - y).abs().mean(dim=1)
+        if c.target == "soft":
+            self.soft_update(mask)
+        return UpdateStats(loss.detach(), q_taken.detach().mean(dim=1), td_abs, grad_norm, mask)
+
+    # target network -----------------------------------------------------------------------
+    @torch.no_grad()
+    def hard_copy(self, mask: torch.Tensor) -> None:
+        """Copy online weights and BatchNorm statistics into the target where mask (S,)."""
+        self.target_params = torch.where(mask[:, None], self.params.detach(), self.target_params)
+        self.target_stats = torch.where(mask[:, None], self.stats, self.target_stats)
+
+    @torch.no_grad()
+    def soft_update(self, mask: torch.Tensor) -> None:
+        """theta' <- tau * theta + (1 - tau) * theta' for the seeds in mask (S,)."""
+        tau = self.config.tau
+        mixed_p = self.target_params.lerp(self.params.detach(), tau)
+        mixed_s = self.target_stats.lerp(self.stats, tau)
+        self.target_params = torch.where(mask[:, None], mixed_p, self.target_params)
+        self.target_stats = torch.where(mask[:, None], mixed_s, self.target_stats)
+
+    def sync_target(self, step: int, episodes: torch.Tensor, episode_ended: np.ndarray) -> None:
+        """Hard target copies due after env step `step` (soft updates follow each update).
+
+        hard_steps copies every seed when step is a multiple of target_period; hard_episodes
+        copies a seed when an episode of it just ended and its count of finished episodes
+        `episodes` (S,) is a multiple of target_period. `episode_ended` (S,) is the env's bool
+        array, checked on the host so steps without a finished episode cost nothing.
+        """
+        c = self.config
+        if c.target == "hard_steps" and step % c.target_period == 0:
+            self.hard_copy(torch.ones(self.S, dtype=torch.bool, device=self.device))
+        elif c.target == "hard_episodes" and episode_ended.any():
+            ended = torch.from_numpy(episode_ended).to(self.device)
+            self.hard_copy(ended & (episodes % c.target_period == 0))

@@ -1,0 +1,68 @@
+"""Preallocated, seed-batched replay memory: one ring per seed, all in (S, C, ...) tensors.
+
+Each seed has its own write pointer and fill count, so clearing, store probability and skipped
+autoreset steps stay per seed. A seed's filled slots are always [0, count), so sampling is one
+uniform draw scaled by count and one gather. Writes a seed skips go to a scratch slot C that is
+never sampled, which keeps every write the same shape (no host sync, no per-seed loop).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class Replay:
+    """Transitions (s, a, r, s', terminated, truncated) for S seeds, capacity C each."""
+
+    def __init__(self, S: int, capacity: int, obs_dim: int, device: torch.device) -> None:
+        C1 = capacity + 1  # + the scratch slot
+        self.S, self.capacity, self.device = S, capacity, device
+        self.obs = torch.zeros(S, C1, obs_dim, device=device)  # (S, C+1, obs_dim)
+        self.next_obs = torch.zeros(S, C1, obs_dim, device=device)  # (S, C+1, obs_dim)
+        self.action = torch.zeros(S, C1, dtype=torch.long, device=device)  # (S, C+1)
+        self.reward = torch.zeros(S, C1, device=device)  # (S, C+1)
+        self.terminated = torch.zeros(S, C1, dtype=torch.bool, device=device)  # (S, C+1)
+        self.truncated = torch.zeros(S, C1, dtype=torch.bool, device=device)  # (S, C+1)
+        self.ptr = torch.zeros(S, dtype=torch.long, device=device)  # (S,) next slot to write
+        self.count = torch.zeros(S, dtype=torch.long, device=device)  # (S,) filled slots
+        self._rows = torch.arange(S, device=device)  # (S,)
+
+    def add(
+        self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
+        next_obs: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
+        keep: torch.Tensor,
+    ) -> None:
+        """Store one transition per seed (tensors with leading dim S) where keep (S,) is True."""
+        slot = torch.where(keep, self.ptr, self.capacity)  # (S,)
+        i = (self._rows, slot)
+        self.obs[i] = obs
+        self.next_obs[i] = next_obs
+        self.action[i] = action
+        self.reward[i] = reward
+        self.terminated[i] = terminated
+        self.truncated[i] = truncated
+        self.ptr = torch.where(keep, (self.ptr + 1) % self.capacity, self.ptr)
+        self.count = torch.where(keep, (self.count + 1).clamp(max=self.capacity), self.count)
+
+    def clear(self, mask: torch.Tensor) -> None:
+        """Forget everything stored for the seeds where mask (S,) is True."""
+        self.ptr = torch.where(mask, 0, self.ptr)
+        self.count = torch.where(mask, 0, self.count)
+
+    def sample(self, uniform: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch (S, B, ...) drawn with replacement from each seed's filled slots.
+
+        `uniform` (S, B) in [0, 1) comes from the caller's replay generator. A seed with count 0
+        gets slot 0 (garbage the caller must mask out; see Agent.update).
+        """
+        top = (self.count - 1).clamp(min=0)[:, None]  # (S, 1)
+        idx = torch.minimum((uniform * self.count[:, None]).long(), top)  # (S, B)
+        rows = self._rows[:, None]  # (S, 1)
+        return {
+            "obs": self.obs[rows, idx],  # (S, B, obs_dim)
+            "action": self.action[rows, idx],  # (S, B)
+            "reward": self.reward[rows, idx],  # (S, B)
+            "next_obs": self.next_obs[rows, idx],  # (S, B, obs_dim)
+            "terminated": self.terminated[rows, idx],  # (S, B)
+            "truncated": self.truncated[rows, idx],  # (S, B)
+        }

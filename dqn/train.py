@@ -1,0 +1,123 @@
+"""Train DQN on S seeds in lockstep: the algorithm, top to bottom.
+
+Shape letters: S seeds, B batch, N observations per seed, A actions, P parameters per seed,
+K evaluation episodes per seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from dqn import envs
+from dqn.agent import Agent
+from dqn.config import Config
+from dqn.records import Recorder, Records
+from dqn.replay import Replay
+from dqn.schedules import epsilon as epsilon_schedule
+
+Progress = Callable[[int, dict[str, float]], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(config: Config, seeds: list[int], progress: Progress | None = None) -> Records:
+    """Train one agent per seed, all in lockstep, and return tidy records of the run."""
+    c, S = config, len(seeds)
+    if S == 0 or len(set(seeds)) != S:
+        raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
+    device = resolve_device(c.device)
+    env = envs.make_vec_env(c.env_id, S)
+    obs_dim, n_actions = envs.spaces(env)
+    agent = Agent(c, obs_dim, n_actions, [envs.stream_seed(s, "init") for s in seeds], device)
+    replay = Replay(S, c.buffer_size, obs_dim, device)
+    explore_rng = envs.generator(seeds, "explore", device)
+    replay_rng = envs.generator(seeds, "replay", device)
+    store_rng = envs.generator(seeds, "store", device)
+    evaluator = Evaluator(c, seeds, agent)
+    rec = Recorder(seeds, device)
+
+    obs = torch.as_tensor(envs.reset(env, envs.stream_seed(seeds, "env")), device=device)
+    autoreset = np.zeros(S, dtype=bool)  # (S,) this step only resets the sub-env
+    episodes = torch.zeros(S, dtype=torch.long, device=device)  # (S,) finished episodes
+    start = time.perf_counter()
+
+    for step in range(1, c.total_steps + 1):
+        # act
+        eps = epsilon_schedule(c, step, episodes)  # (S,)
+        action = agent.act(obs, eps, explore_rng)  # (S,)
+        next_obs_np, reward_np, terminated_np, truncated_np, _ = env.step(action.cpu().numpy())
+        next_obs = torch.as_tensor(next_obs_np, device=device)  # (S, obs_dim)
+        done_np = terminated_np | truncated_np  # (S,)
+
+        # store: never the autoreset step, whose "transition" spans two episodes
+        stored = torch.rand(S, generator=store_rng, device=device) < c.store_probability
+        keep = stored & torch.as_tensor(~autoreset, device=device)
+        replay.add(obs, action, torch.as_tensor(reward_np, device=device, dtype=torch.float32),
+                   next_obs, torch.as_tensor(terminated_np, device=device),
+                   torch.as_tensor(truncated_np, device=device), keep)
+        rec.episode_step(step, reward_np, done_np, autoreset, eps)
+
+        # learn: only seeds holding a full batch move (memory clearing can empty a seed's)
+        if step > c.learning_starts and step % c.train_frequency == 0:
+            ready = replay.count >= c.batch_size  # (S,)
+            for _ in range(c.gradient_steps):
+                uniform = torch.rand(S, c.batch_size, generator=replay_rng, device=device)
+                rec.update(agent.update(replay.sample(uniform), ready))
+
+        # episode ends: count them, clear memory if asked, sync the target network
+        if done_np.any():
+            ended = torch.as_tensor(done_np, device=device)
+            episodes += ended.long()
+            if c.clear_memory_each_episode:
+                replay.clear(ended)
+        agent.sync_target(step, episodes, done_np)
+
+        obs, autoreset = next_obs, done_np
+
+        # evaluate and log
+        if step % c.eval_every == 0 or step == c.total_steps:
+            rec.evaluation(step, evaluator.run())
+        if step % c.log_every == 0 or step == c.total_steps:
+            rec.diagnostics(step, eps)
+            if progress is not None:
+                progress(step, rec.recent())
+
+    env.close()
+    evaluator.close()
+    return rec.finish(c, wall_time_s=time.perf_counter() - start)
+
+
+class Evaluator:
+    """Greedy evaluation: K episodes per seed on a separate vector env of S * K sub-envs."""
+
+    def __init__(self, config: Config, seeds: list[int], agent: Agent) -> None:
+        self.S, self.K, self.seeds, self.agent = len(seeds), config.eval_episodes, seeds, agent
+        self.env = envs.make_vec_env(config.env_id, self.S * self.K)
+        self.calls = 0
+
+    def run(self) -> np.ndarray:
+        """Each seed's mean undiscounted return over its K greedy episodes, (S,)."""
+        self.calls += 1
+        obs = envs.reset(self.env, envs.stream_seed(self.seeds, "eval", self.calls))
+        returns = np.zeros(self.S * self.K)  # (S*K,)
+        finished = np.zeros(self.S * self.K, dtype=bool)  # (S*K,)
+        device = self.agent.device
+        while not finished.all():
+            x = torch.as_tensor(obs, device=device).view(self.S, self.K, -1)  # (S, K, obs_dim)
+            action = self.agent.greedy(x).reshape(-1).cpu().numpy()  # (S*K,)
+            obs, reward, terminated, truncated, _ = self.env.step(action)
+            returns += np.where(finished, 0.0, reward)
+            finished |= terminated | truncated
+        return returns.reshape(self.S, self.K).mean(axis=1)
+
+    def close(self) -> None:
+        self.env.close()
