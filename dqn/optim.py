@@ -27,22 +27,25 @@ class BatchedAdam:
 
     @torch.no_grad()
     def step(self, grad: torch.Tensor, mask: torch.Tensor) -> None:
-        """Apply one update to the seeds where mask (S,) is True; others keep params and state."""
+        """Apply one update to the seeds where mask (S,) is True; others keep params and state.
+
+        The mask is folded into the interpolation weights and the step size, so a masked seed's
+        row is left exactly as it was (its gradient is zero, so nothing non-finite is scaled).
+        """
         b1, b2 = BETAS
-        m = mask[:, None]
-        steps = self.steps + m
-        p = self.params * (1 - self.lr * self.weight_decay) if self.weight_decay else self.params
-        exp_avg = self.exp_avg.lerp(grad, 1 - b1)
-        exp_avg_sq = self.exp_avg_sq * b2 + (1 - b2) * grad * grad
-        safe_steps = steps.clamp(min=1)  # masked seeds that never stepped: avoid 0/0
-        bias_correction1 = 1 - b1 ** safe_steps
-        bias_correction2_sqrt = (1 - b2 ** safe_steps).sqrt()
-        denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + EPS
-        new = p - (self.lr / bias_correction1) * exp_avg / denom
-        self.params.copy_(torch.where(m, new, self.params))
-        self.exp_avg = torch.where(m, exp_avg, self.exp_avg)
-        self.exp_avg_sq = torch.where(m, exp_avg_sq, self.exp_avg_sq)
-        self.steps = steps
+        m = mask[:, None].float()  # (S, 1)
+        self.steps += m
+        if self.weight_decay:
+            self.params.mul_(1 - self.lr * self.weight_decay * m)
+        # torch writes v * b2 + (1 - b2) * g^2; lerp is the same sum, up to rounding
+        self.exp_avg.lerp_(grad, (1 - b1) * m)
+        self.exp_avg_sq.lerp_(grad * grad, (1 - b2) * m)
+        safe_steps = self.steps.clamp(min=1)  # seeds that never stepped: avoid 0/0
+        bias_correction1 = 1 - b1**safe_steps  # (S, 1)
+        bias_correction2_sqrt = (1 - b2**safe_steps).sqrt()  # (S, 1)
+        denom = (self.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(EPS)
+        step_size = m * self.lr / bias_correction1  # (S, 1), zero for masked seeds
+        self.params.sub_(step_size * self.exp_avg / denom)
 
 
 def clip_grad_norm(grad: torch.Tensor, max_norm: float) -> tuple[torch.Tensor, torch.Tensor]:

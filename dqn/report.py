@@ -1,0 +1,158 @@
+"""results/REPORT.md: every study's question, summary table, figures and provenance (no torch).
+
+The numbers come from `dqn.stats` (the same definitions as summary.csv and the figures); the
+output depends only on the results directory, so the same results give the same report.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dqn import plots, stats
+
+SKIP_DIRS = {"quick", "bench"}
+HEADER = [
+    "variant", "seeds", "final IQM [95% CI]", "final mean [95% CI]", "solved fraction",
+    "AUC IQM [95% CI]", "median steps to threshold", "collapses", "diverged",
+    "P(improvement over baseline) [95% CI]", "Welch p (Holm)", "verdict",
+]
+HOW_TO_READ = """\
+How to read the tables (one number per seed, then aggregated over seeds per variant):
+
+- **final**: a seed's mean greedy-evaluation return over its last {k} evaluations; **IQM** is
+  the interquartile mean over seeds (mean of the middle 50%), **mean** the plain mean.
+  Brackets are 95% percentile-bootstrap confidence intervals over seeds (seeded, reproducible).
+- **solved fraction**: seeds whose final score reaches the environment's solved threshold.
+- **AUC**: area under the seed's evaluation curve, return normalised to [0, 1] by the
+  environment's return range, divided by the step span (1 = maximum return from the start).
+- **median steps to threshold**: the environment step by which half of the seeds had first
+  reached the threshold in a greedy evaluation; "not reached" when more than half never did.
+- **collapses**: seeds that reached the threshold and later fell below half of it (on the
+  normalised scale); **diverged**: seeds whose loss became NaN/inf.
+- **P(improvement over baseline)**: probability that a random seed of the variant has a higher
+  final score than a random seed of the baseline (ties count one half).
+- **verdict**: *better* / *worse* when the whole CI of P(improvement) lies above / below 0.5,
+  otherwise *no clear difference*. **Welch p (Holm)**: Welch's t-test on final scores against
+  the baseline, Holm-corrected over the study's variants.
+"""
+
+
+def find_studies(results_dir: Path) -> list[Path]:
+    """Subdirectories holding run.json or a results CSV, by name, without quick/ and bench/."""
+    found = []
+    for d in sorted(Path(results_dir).iterdir()):
+        if not d.is_dir() or d.name in SKIP_DIRS or d.name.startswith("."):
+            continue
+        if (d / "run.json").exists() or any((d / f"{n}.csv").exists() for n in stats.CSV_NAMES):
+            found.append(d)
+    return found
+
+
+def _num(x: Any, fmt: str) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def _ci(row: pd.Series, col: str, fmt: str) -> str:
+    if math.isnan(row[col]):
+        return "—"
+    return f"{row[col]:{fmt}} [{_num(row[col + '_lo'], fmt)}, {_num(row[col + '_hi'], fmt)}]"
+
+
+def _pvalue(p: float) -> str:
+    return "—" if math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
+    """Markdown table lines for a stats.summarize() frame."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for _, r in summary.iterrows():
+        name = f"**{r['variant']}** (baseline)" if r["variant"] == baseline else r["variant"]
+        if not r["complete"]:
+            name += " (incomplete)"
+        steps = r["median_steps_to_threshold"]
+        has = r["seeds"] > 0
+        cells = [
+            name, str(r["seeds"]), _ci(r, "final_iqm", ".1f"), _ci(r, "final_mean", ".1f"),
+            _num(r["solved_fraction"], ".2f"), _ci(r, "auc_iqm", ".2f"),
+            (f"{steps:,.0f}" if not math.isnan(steps) else "not reached") if has else "—",
+            str(r["collapses"]) if has else "—", str(r["diverged"]) if has else "—",
+            "—" if r["variant"] == baseline else _ci(r, "p_improvement", ".2f"),
+            _pvalue(r["welch_p_holm"]), f"*{r['verdict']}*",
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _values(study: stats.Study, key: str) -> list[str]:
+    """Distinct run.json values of one per-variant field, in variant order."""
+    infos = ((study.run or {}).get("variants") or {}).values()
+    return list(dict.fromkeys(str(i.get(key)) for i in infos if i.get(key) is not None))
+
+
+def provenance(study: stats.Study) -> str:
+    """One line: environment, steps, git commit(s), library versions, device(s), wall time."""
+    infos = list(((study.run or {}).get("variants") or {}).values())
+    if not infos:
+        return "Provenance unknown (no run.json)."
+    steps = list(dict.fromkeys(str(i.get("config", {}).get("total_steps")) for i in infos))
+    versions = list(dict.fromkeys(
+        ", ".join(f"{k} {v}" for k, v in (i.get("versions") or {}).items()) for i in infos))
+    wall = sum(float(i.get("wall_time_s") or 0.0) for i in infos)
+    commits = ", ".join(f"`{c}`" for c in _values(study, "git_commit")) or "unknown"
+    return (f"Environment {study.env_id or 'unknown'}, {' / '.join(steps)} environment steps "
+            f"per seed. Made from git commit {commits} with {'; '.join(versions) or 'unknown'}"
+            f" on {', '.join(_values(study, 'device')) or 'unknown device'}; "
+            f"total wall time {wall:,.0f} s.")
+
+
+def study_section(study_dir: Path, out_dir: Path, k: int = 3,
+                  n_resamples: int = stats.N_RESAMPLES) -> list[str]:
+    """The report's markdown lines for one study directory."""
+    study = stats.load_study(study_dir)
+    lines = [f"## {study.name}", ""]
+    if study.question:
+        lines += ["> " + q for q in study.question.splitlines()] + [""]
+    lines += [provenance(study), ""]
+    if study.incomplete:
+        lines += ["**Incomplete study:**", ""] + [f"- {r}" for r in study.incomplete] + [""]
+    if not study.variants:
+        return lines + ["No variants to report.", ""]
+    summary = stats.summarize_study(study, k, n_resamples)
+    lines += [f"Baseline: **{study.baseline}**.", ""]
+    lines += summary_table(summary, study.baseline) + [""]
+    figures = [Path(study_dir) / f"{n}.png" for n in plots.FIGURES]
+    figures = [f for f in figures if f.exists()]
+    if not figures:
+        lines += [f"Figures not generated yet (`make figures NAME={study_dir.name}`).", ""]
+    for f in figures:
+        rel = Path(os.path.relpath(f, out_dir)).as_posix()
+        lines += [f"![{study.name}: {f.stem.replace('_', ' ')}]({rel})", ""]
+    return lines
+
+
+def write_report(results_dir: Path, out: Path | None = None, k: int = 3,
+                 n_resamples: int = stats.N_RESAMPLES) -> Path:
+    """Write REPORT.md (default results_dir/REPORT.md) for every study found; return its path."""
+    results_dir = Path(results_dir)
+    out = Path(out) if out is not None else results_dir / "REPORT.md"
+    studies = find_studies(results_dir) if results_dir.is_dir() else []
+    lines = ["# DQN ablation results", "", HOW_TO_READ.format(k=k)]
+    if not studies:
+        lines += [f"No studies found under `{results_dir.name}/`.", ""]
+    else:
+        lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in studies),
+                  ""]
+    for d in studies:
+        lines += study_section(d, out.parent.resolve(), k, n_resamples)
+    text = "\n".join(lines).rstrip() + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return stats.write_atomic(out, lambda tmp: tmp.write_text(text))
