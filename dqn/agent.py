@@ -139,6 +139,8 @@ class Agent:
         loss = td_loss(q_taken, y, c.loss)  # (S,)
         # where, not multiply: a masked seed's NaN must not turn 0 * NaN into a NaN gradient
         (grad,) = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), self.params)
+        # backward still multiplies that zero by the seed's NaN activations: zero its row too
+        grad = torch.where(mask[:, None], grad, 0.0)
         grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
         self.optimizer.step(grad, mask)
         with torch.no_grad():

@@ -98,7 +98,7 @@ class Config:
     """Epsilon at the start."""
     epsilon_end: float = 0.05
     """Final epsilon (linear) or floor (exponential)."""
-    epsilon_decay: float = 10_000
+    epsilon_decay: float = 10_000.0
     """Linear: steps to reach epsilon_end; exponential: time constant in steps or episodes."""
 
     # evaluation and logging
@@ -110,6 +110,13 @@ class Config:
     """Environment steps between diagnostics rows (means over the interval)."""
 
     def __post_init__(self) -> None:
+        # canonical types, so Config(epsilon_decay=10_000) and a study's 10000.0 hash alike
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+            elif f.name == "hidden" and isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
         errors = _range_errors(self)
         if errors:
             raise ConfigError("; ".join(errors))
@@ -241,7 +248,9 @@ def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
     unknown = [k for k in overrides if k not in FIELDS]
     if unknown:
         k = unknown[0]
-        raise ConfigError(f"{where}unknown key '{k}' (value {overrides[k]!r}){did_you_mean(k, FIELDS)}")
+        raise ConfigError(
+            f"{where}unknown key '{k}' (value {overrides[k]!r}){did_you_mean(k, FIELDS)}"
+        )
     values = {k: _coerce(k, v, where) for k, v in overrides.items()}
     try:
         return Config(**values)

@@ -40,7 +40,7 @@ class NetSpec:
     def linear_layers(self) -> list[tuple[str, int, int]]:
         """(name, fan_in, fan_out) of every linear layer, in forward order."""
         sizes = (self.obs_dim, *self.hidden)
-        layers = [(f"fc{i}", a, b) for i, (a, b) in enumerate(zip(sizes, sizes[1:]))]
+        layers = [(f"fc{i}", a, b) for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False))]
         last = sizes[-1]
         if self.dueling:
             layers += [("value", last, 1), ("advantage", last, self.n_actions)]

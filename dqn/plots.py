@@ -86,6 +86,7 @@ class _Fig:
 def _steps_axis(ax: plt.Axes) -> None:
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_xlabel(STEPS_LABEL)
+    ax.set_xlim(left=0)  # same origin in every figure, so "nothing logged yet" is visible
 
 
 def _threshold_line(ax: plt.Axes, study: stats.Study, vertical: bool = False,
@@ -287,9 +288,9 @@ def performance_profile(study: stats.Study, colours: dict[str, str], path: Path,
         warn(f"{study.name}: no return range for env {study.env_id!r}, profile skipped")
         return None
     f = _Fig(study, "performance profile of final scores",
-             caption=f"Normalised final score: (return - {spec.min_return:g}) / "
-                     f"({spec.max_return:g} - {spec.min_return:g}) for {study.env_id}. A curve "
-                     "further up and right is better; it drops where seeds stop scoring above τ.")
+             caption=f"Normalised final score: (return - min) / (max - min), with {study.env_id}'s "
+                     f"min {spec.min_return:g} and max {spec.max_return:g}. A curve further up "
+                     "and right is better; it drops where seeds stop scoring above τ.")
     ax = f.axes[0]
     tau = np.linspace(0, 1, 201)
     for v in _present(study):

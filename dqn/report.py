@@ -75,7 +75,9 @@ def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
     """Markdown table lines for a stats.summarize() frame."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for _, r in summary.iterrows():
-        name = f"**{r['variant']}** (baseline)" if r["variant"] == baseline else r["variant"]
+        name = r["variant"]
+        if name == baseline:
+            name = f"**{name}**" + (" (baseline)" if name != "baseline" else "")
         if not r["complete"]:
             name += " (incomplete)"
         steps = r["median_steps_to_threshold"]
@@ -103,7 +105,8 @@ def provenance(study: stats.Study) -> str:
     infos = list(((study.run or {}).get("variants") or {}).values())
     if not infos:
         return "Provenance unknown (no run.json)."
-    steps = list(dict.fromkeys(str(i.get("config", {}).get("total_steps")) for i in infos))
+    totals = [i.get("config", {}).get("total_steps") for i in infos]
+    steps = list(dict.fromkeys(f"{t:,}" if isinstance(t, int) else "?" for t in totals))
     versions = list(dict.fromkeys(
         ", ".join(f"{k} {v}" for k, v in (i.get("versions") or {}).items()) for i in infos))
     wall = sum(float(i.get("wall_time_s") or 0.0) for i in infos)
@@ -118,7 +121,8 @@ def study_section(study_dir: Path, out_dir: Path, k: int = 3,
                   n_resamples: int = stats.N_RESAMPLES) -> list[str]:
     """The report's markdown lines for one study directory."""
     study = stats.load_study(study_dir)
-    lines = [f"## {study.name}", ""]
+    # The heading is the directory name, which the contents links at the top point to.
+    lines = [f"## {Path(study_dir).name}", ""]
     if study.question:
         lines += ["> " + q for q in study.question.splitlines()] + [""]
     lines += [provenance(study), ""]
@@ -131,10 +135,12 @@ def study_section(study_dir: Path, out_dir: Path, k: int = 3,
     lines += summary_table(summary, study.baseline) + [""]
     figures = [Path(study_dir) / f"{n}.png" for n in plots.FIGURES]
     figures = [f for f in figures if f.exists()]
-    if not figures:
+    if study.evals is None:
+        lines += ["No figures: there are no evaluations to draw.", ""]
+    elif not figures:
         lines += [f"Figures not generated yet (`make figures NAME={study_dir.name}`).", ""]
     for f in figures:
-        rel = Path(os.path.relpath(f, out_dir)).as_posix()
+        rel = Path(os.path.relpath(f.resolve(), out_dir)).as_posix()
         lines += [f"![{study.name}: {f.stem.replace('_', ' ')}]({rel})", ""]
     return lines
 

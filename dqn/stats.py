@@ -354,7 +354,8 @@ def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: st
         row: dict[str, Any] = {"variant": v, "seeds": len(s)}
         row.update(_ci_columns("final_iqm", final, iqm, n_resamples, seed))
         row.update(_ci_columns("final_mean", final, np.mean, n_resamples, seed))
-        row["final_norm_iqm"] = float(iqm(_finite(s["final_norm"]))) if final.size else math.nan
+        norm = _finite(s["final_norm"])
+        row["final_norm_iqm"] = float(iqm(norm)) if norm.size else math.nan
         row["solved_fraction"] = (float(np.mean(final >= spec.threshold))
                                   if spec is not None and final.size else math.nan)
         row.update(_ci_columns("auc_iqm", _finite(s["auc"]), iqm, n_resamples, seed))

@@ -14,7 +14,7 @@ import pandas as pd
 
 QUESTION = (
     "Does the target network matter? We compare the default hard-copied target network with "
-    "no target network at all and with a Polyak-averaged soft target, on CartPole-v1, and "
+    "no target network at all and with a Polyak-averaged soft target, on {env_id}, and "
     "ask whether removing it makes learning unstable (collapses after solving) or slower."
 )
 DEFAULT_VARIANTS = ("baseline", "no_target", "soft_target")
@@ -88,7 +88,7 @@ def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAUL
                  ).to_csv(out / "diagnostics.csv", index=False)
     pd.DataFrame(eps, columns=["study", "variant", "seed", "episode", "env_step", "return",
                                "length", "epsilon"]).to_csv(out / "episodes.csv", index=False)
-    run = {"study": name, "question": QUESTION, "baseline": variants[0],
+    run = {"study": name, "question": QUESTION.format(env_id=env_id), "baseline": variants[0],
            "variants": run_variants}
     (out / "run.json").write_text(json.dumps(run, indent=2))
     return out

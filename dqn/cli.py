@@ -1,0 +1,121 @@
+"""`python -m dqn ...`: run studies, draw figures, write the report, list knobs.
+
+Torch is imported only by the commands that train, so `figures` and `report` stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dqn import study as studies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dqn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("study", help="train every variant of a study over many seeds")
+    p.add_argument("name", nargs="?", help="a file in studies/ without .toml")
+    p.add_argument("--all", action="store_true", help="run every study in studies/")
+    p.add_argument("--seeds", type=int, help="seeds per variant (default: the study's)")
+    p.add_argument("--steps", type=int, help="environment steps per seed (total_steps)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--variants", help="comma-separated subset of variants")
+    p.add_argument("--out", type=Path, help="results directory (default results/, "
+                   "results/quick/ with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {studies.QUICK['seeds']} seeds, "
+                        f"{studies.QUICK['total_steps']} steps")
+    p.add_argument("--force", action="store_true", help="re-run finished variants too")
+    p.add_argument("--no-figures", action="store_true", help="skip figures at the end")
+
+    p = sub.add_parser("figures", help="redraw figures and summary.csv from the CSVs")
+    p.add_argument("name", nargs="?", help="one study (default: every study with results)")
+    p.add_argument("--out", type=Path, default=studies.RESULTS_DIR, help="results directory")
+
+    p = sub.add_parser("report", help="write results/REPORT.md from the CSVs")
+    p.add_argument("--out", type=Path, default=studies.RESULTS_DIR, help="results directory")
+
+    sub.add_parser("list", help="list the studies and their questions")
+    sub.add_parser("config", help="list every config key with its default and meaning")
+
+    p = sub.add_parser("bench", help="measure seed-steps per second against the seed count")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=studies.RESULTS_DIR / "bench")
+    p.add_argument("--tiny", action="store_true", help="a seconds-long run (for tests)")
+
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except studies.StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished variants are saved; re-run to continue", file=sys.stderr)
+        return 130
+
+
+def _study(args: argparse.Namespace) -> int:
+    if args.all:
+        names = list(studies.available())
+    else:
+        names = [args.name]
+    chosen = [studies.find(n) for n in names]  # every study validated before any trains
+    out = args.out or (studies.RESULTS_DIR / "quick" if args.quick else studies.RESULTS_DIR)
+    variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    for s in chosen:
+        print(f"[{s.name}] {s.question}")
+        path = studies.run(s, out_dir=out, seeds=args.seeds, steps=args.steps,
+                           device=args.device, variants=variants, quick=args.quick,
+                           force=args.force, figures=not args.no_figures)
+        print(f"[{s.name}] results in {path}")
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    if args.name:
+        dirs = [args.out / args.name]
+        if not dirs[0].is_dir():
+            raise studies.StudyError(f"no results for study '{args.name}' under {args.out}")
+    else:
+        dirs = sorted(p.parent for p in args.out.glob("*/run.json"))
+    if not dirs:
+        print(f"no study results under {args.out}", file=sys.stderr)
+        return 1
+    for d in dirs:
+        print(f"[{d.name}]")
+        studies.make_figures(d)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dqn.report import write_report
+
+    print(f"wrote {write_report(args.out)}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    print(studies.listing())
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from dqn.config import FIELDS, field_docs
+
+    docs = field_docs()
+    for name, f in FIELDS.items():
+        print(f"{name:<26} {f.default!r:<14} {docs.get(name, '')}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dqn.bench import main as bench_main
+
+    return bench_main(args.device, args.out, tiny=args.tiny)
+
+
+COMMANDS = {"study": _study, "figures": _figures, "report": _report, "list": _list,
+            "config": _config, "bench": _bench}

@@ -1,0 +1,60 @@
+"""dqn.report: REPORT.md rows, derived verdicts, incomplete studies, and no torch import."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis_fixtures import make_study
+
+from dqn import plots, report, stats
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_report_rows_verdicts_and_figures(tmp_path):
+    results = tmp_path / "results"
+    d = make_study(results, name="target", seeds=5, evals=8)
+    plots.make_figures(d, n_resamples=100)
+    make_study(results, name="quick", seeds=2, evals=3)  # smoke runs stay out of the report
+    path = report.write_report(results, n_resamples=100)
+    text = path.read_text()
+    assert path == results / "REPORT.md"
+    assert "## target" in text and "## quick" not in text
+    assert "Does the target network matter?" in text and "`abc1234`" in text
+    summary = stats.summarize(d, n_resamples=100)
+    for _, r in summary.iterrows():
+        row = next(line for line in text.splitlines()
+                   if line.startswith("| ") and r["variant"] in line.split("|")[1])
+        assert row.rstrip().endswith(f"*{r['verdict']}* |")
+        assert f"{r['final_iqm']:.1f} [{r['final_iqm_lo']:.1f}, {r['final_iqm_hi']:.1f}]" in row
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert len(links) == len(plots.FIGURES)
+    assert all((results / link).is_file() for link in links)
+    assert report.write_report(results, n_resamples=100).read_text() == text
+
+
+def test_incomplete_study_is_reported_not_raised(tmp_path):
+    results = tmp_path / "results"
+    d = make_study(results, name="broken", seeds=3, evals=4)
+    os.remove(d / "evals.csv")
+    partial = results / "orphan"
+    partial.mkdir()
+    (partial / "episodes.csv").write_text("study,variant,seed,episode,env_step,return\n")
+    text = report.write_report(results, out=tmp_path / "out" / "R.md").read_text()
+    assert "## broken" in text and "evals.csv missing" in text
+    assert "| baseline (incomplete) |" in text.replace("**", "") and "*no data*" in text
+    assert "## orphan" in text and "run.json missing" in text
+
+
+def test_empty_results_dir(tmp_path):
+    assert "No studies found" in report.write_report(tmp_path).read_text()
+
+
+def test_analysis_modules_do_not_import_torch():
+    code = ("import sys, dqn.stats, dqn.plots, dqn.report; "
+            "bad = {'torch', 'gymnasium'} & set(sys.modules); assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -1,0 +1,186 @@
+"""Study files, the runner's outputs, resume, and rejection of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import dqn.train
+from dqn import study as studies
+from dqn.cli import main
+from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
+
+TINY = """
+question = "A tiny study for tests."
+seeds = 2
+
+[base]
+total_steps = 300
+learning_starts = 100
+eval_every = 150
+eval_episodes = 1
+log_every = 100
+buffer_size = 300
+batch_size = 16
+device = "cpu"
+
+[variants.baseline]
+
+[variants.no_target]
+target = "none"
+"""
+
+
+def write_study(tmp_path: Path, text: str = TINY, name: str = "tiny") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("path", sorted(studies.STUDIES_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_study_file_parses_and_validates(path: Path) -> None:
+    s = studies.load(path)
+    assert s.question and s.seeds > 0 and s.baseline in s.variants
+    assert set(s.configs()) == set(s.variants)
+
+
+def test_required_studies_exist() -> None:
+    required = {"baseline", "no_target", "batchnorm", "terminal_masking", "memory_clearing",
+                "reward_scaling", "gamma"}
+    assert required <= set(studies.available())
+
+
+def test_quick_run_writes_documented_tables(tmp_path: Path) -> None:
+    s = studies.load(write_study(tmp_path))
+    out = studies.run(s, out_dir=tmp_path / "results", figures=False, progress=False)
+    columns = {"episodes": EPISODE_COLUMNS, "evals": EVAL_COLUMNS,
+               "diagnostics": DIAGNOSTIC_COLUMNS}
+    for table, cols in columns.items():
+        df = pd.read_csv(out / f"{table}.csv")
+        assert list(df.columns) == ["study", "variant", *cols]
+        pairs = set(zip(df["variant"], df["seed"], strict=True))
+        assert pairs == {(v, seed) for v in ("baseline", "no_target") for seed in (0, 1)}
+    evals = pd.read_csv(out / "evals.csv")
+    assert sorted(evals["env_step"].unique()) == [150, 300]
+    run = json.loads((out / "run.json").read_text())
+    assert run["study"] == "tiny" and run["baseline"] == "baseline"
+    for meta in run["variants"].values():
+        assert {"config", "config_hash", "git_commit", "versions", "device", "wall_time_s",
+                "seed_steps_per_s", "seeds", "diverged_seeds"} <= set(meta)
+        assert set(meta["versions"]) == {"python", "torch", "gymnasium", "numpy"}
+
+
+def test_quick_flag_shrinks_any_study() -> None:
+    configs = studies.find("gamma").configs(quick=True)
+    assert all(c.total_steps == studies.QUICK["total_steps"] for c in configs.values())
+    assert {c.gamma for c in configs.values()} == {0.9, 0.99, 1.0}
+
+
+def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> None:
+    s = studies.load(write_study(tmp_path))
+    whole = studies.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
+
+    real_train = dqn.train.train
+    trained: list[str] = []
+
+    def crash_on_second(config, seeds, progress=None):
+        trained.append(config.target)
+        if config.target == "none":
+            raise RuntimeError("simulated crash in the second variant")
+        return real_train(config, seeds, progress)
+
+    monkeypatch.setattr(dqn.train, "train", crash_on_second)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    partial = tmp_path / "resumed" / "tiny"
+    assert set(pd.read_csv(partial / "evals.csv")["variant"]) == {"baseline"}
+    assert not list(partial.glob(".*.tmp"))
+
+    def record(config, seeds, progress=None):
+        trained.append(config.target)
+        return real_train(config, seeds, progress)
+
+    trained.clear()
+    monkeypatch.setattr(dqn.train, "train", record)
+    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    assert trained == ["none"]  # baseline was skipped
+    for table in studies.TABLES:
+        pd.testing.assert_frame_equal(pd.read_csv(partial / f"{table}.csv"),
+                                      pd.read_csv(whole / f"{table}.csv"))
+
+    trained.clear()
+    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False, force=True)
+    assert trained == ["hard_steps", "none"]
+
+
+def test_changed_config_is_not_skipped(tmp_path: Path, monkeypatch) -> None:
+    s = studies.load(write_study(tmp_path))
+    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"])
+    calls = []
+    real_train = dqn.train.train
+    monkeypatch.setattr(dqn.train, "train",
+                        lambda c, seeds, progress=None: calls.append(c) or real_train(c, seeds))
+    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"],
+                steps=200)
+    assert len(calls) == 1 and calls[0].total_steps == 200
+
+
+BAD_FILES = {
+    "unknown key": (TINY.replace("[variants.no_target]", "[variants.no_target]\ngama = 0.9"),
+                    ["tiny.toml", "no_target", "'gama'", "did you mean 'gamma'"]),
+    "wrong type": (TINY.replace('target = "none"', 'target = "none"\nbatch_size = "32"'),
+                   ["tiny.toml", "no_target", "'batch_size'", "'32'"]),
+    "seeds zero": (TINY.replace("seeds = 2", "seeds = 0"), ["tiny.toml", "'seeds'", "0"]),
+    "steps below learning starts": (TINY.replace("total_steps = 300", "total_steps = 50"),
+                                    ["tiny.toml", "'learning_starts'", "100"]),
+    "unknown top-level key": ("seed = 3\n" + TINY, ["tiny.toml", "'seed'", "'seeds'"]),
+    "broken toml": (TINY + "\n[variants.x\n", ["tiny.toml", "TOML"]),
+    "bad literal": (TINY.replace('target = "none"', 'target = "nope"'),
+                    ["tiny.toml", "'target'", "'nope'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_study_files_are_rejected_before_training(tmp_path: Path, case: str,
+                                                      monkeypatch) -> None:
+    text, needles = BAD_FILES[case]
+    results = tmp_path / "results"
+    (results / "tiny").mkdir(parents=True)
+    (results / "tiny" / "evals.csv").write_text("untouched\n")
+    before = snapshot(results)
+    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(studies.StudyError) as err:
+        studies.run(studies.load(write_study(tmp_path, text)), out_dir=results)
+    for needle in needles:
+        assert needle in str(err.value)
+    assert snapshot(results) == before
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seeds", "0"], "seeds: 0"),
+    (["--steps", "10"], "learning_starts"),
+    (["--variants", "baseline,nope"], "unknown variant 'nope'"),
+    (["--device", "tpu"], "'device'"),
+])
+def test_bad_command_line_is_rejected_before_training(tmp_path: Path, args, needle, capsys,
+                                                      monkeypatch) -> None:
+    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["study", "no_target", "--out", str(tmp_path / "r"), *args]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_or_missing_study_lists_the_available_ones(capsys) -> None:
+    assert main(["study", "no_targt"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'no_target'" in err and "memory_clearing" in err
+    assert main(["study"]) == 2
+    assert "Does DQN need a target network?" in capsys.readouterr().err
