@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from dqn.config import Config
-from dqn.networks import NetSpec, init_params, init_stats, q_values
+from dqn.networks import NetSpec, init_params, init_stats, q_values, unflatten
 from dqn.optim import BatchedAdam, clip_grad_norm
 
 DIAGNOSTICS = ("loss", "q_mean", "td_abs", "grad_norm")
@@ -85,9 +85,9 @@ class Agent:
         self.config = config
         self.spec = NetSpec.from_config(config, obs_dim, n_actions)
         self.S, self.n_actions, self.device = len(init_seeds), n_actions, device
-        self.params = init_params(self.spec, init_seeds, device).requires_grad_()  # (S, P)
+        self.params = init_params(self.spec, init_seeds, device)  # (S, P)
         self.stats = init_stats(self.spec, self.S, device)  # (S, n_stats) BatchNorm running
-        self.target_params = self.params.detach().clone()  # (S, P)
+        self.target_params = self.params.clone()  # (S, P)
         self.target_stats = self.stats.clone()  # (S, n_stats)
         self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw")
 
@@ -112,7 +112,7 @@ class Agent:
     def _target_network(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(params, stats) that value s': the target copy, or the online net itself for 'none'."""
         if self.config.target == "none":
-            return self.params.detach(), self.stats
+            return self.params, self.stats
         return self.target_params, self.target_stats
 
     def update(self, batch: dict[str, torch.Tensor], mask: torch.Tensor) -> UpdateStats:
@@ -134,11 +134,15 @@ class Agent:
             y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
                           c.gamma, c.reward_scale)  # (S, B)
 
-        q, new_stats = q_values(self.spec, self.params, self.stats, batch["obs"], train=True)
+        # gradients w.r.t. per-layer views of the flat buffer: the same numbers as through the
+        # flat buffer, without autograd zero-filling an (S, P) tensor for every slice
+        views = {k: v.requires_grad_() for k, v in unflatten(self.spec, self.params).items()}
+        q, new_stats = q_values(self.spec, views, self.stats, batch["obs"], train=True)
         q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
         loss = td_loss(q_taken, y, c.loss)  # (S,)
         # where, not multiply: a masked seed's NaN must not turn 0 * NaN into a NaN gradient
-        (grad,) = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), self.params)
+        grads = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), list(views.values()))
+        grad = torch.cat([g.reshape(self.S, -1) for g in grads], dim=1)  # (S, P)
         # backward still multiplies that zero by the seed's NaN activations: zero its row too
         grad = torch.where(mask[:, None], grad, 0.0)
         grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
@@ -154,14 +158,14 @@ class Agent:
     @torch.no_grad()
     def hard_copy(self, mask: torch.Tensor) -> None:
         """Copy online weights and BatchNorm statistics into the target where mask (S,)."""
-        self.target_params = torch.where(mask[:, None], self.params.detach(), self.target_params)
+        self.target_params = torch.where(mask[:, None], self.params, self.target_params)
         self.target_stats = torch.where(mask[:, None], self.stats, self.target_stats)
 
     @torch.no_grad()
     def soft_update(self, mask: torch.Tensor) -> None:
         """theta' <- tau * theta + (1 - tau) * theta' for the seeds in mask (S,)."""
         tau = self.config.tau
-        mixed_p = self.target_params.lerp(self.params.detach(), tau)
+        mixed_p = self.target_params.lerp(self.params, tau)
         mixed_s = self.target_stats.lerp(self.stats, tau)
         self.target_params = torch.where(mask[:, None], mixed_p, self.target_params)
         self.target_stats = torch.where(mask[:, None], mixed_s, self.target_stats)

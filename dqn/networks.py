@@ -152,15 +152,17 @@ def _batchnorm(
 
 
 def q_values(
-    spec: NetSpec, flat: torch.Tensor, stats: torch.Tensor, x: torch.Tensor, train: bool = False
+    spec: NetSpec, params: torch.Tensor | dict[str, torch.Tensor], stats: torch.Tensor,
+    x: torch.Tensor, train: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Q-values (S, N, A) for observations x (S, N, obs_dim).
 
-    `train` selects batch statistics (and returns updated running stats) versus running
-    statistics (eval mode, used for acting and for targets). Returns (q, new_stats).
+    `params` is the flat (S, P) buffer or its `unflatten` views. `train` selects batch
+    statistics (and returns updated running stats) versus running statistics (eval mode, used
+    for acting and for targets). Returns (q, new_stats).
     """
-    p = unflatten(spec, flat)
-    S = flat.shape[0]
+    p = unflatten(spec, params) if isinstance(params, torch.Tensor) else params
+    S = x.shape[0]
     bn_means, bn_vars, pos = [], [], 0
     for n in spec.bn_sizes():
         bn_means.append(stats[:, pos:pos + n])

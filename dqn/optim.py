@@ -18,7 +18,7 @@ class BatchedAdam:
     """Adam (or AdamW with decoupled weight decay) where each seed row has its own state."""
 
     def __init__(self, params: torch.Tensor, lr: float, adamw: bool = False) -> None:
-        self.params = params  # (S, P), a leaf with requires_grad
+        self.params = params  # (S, P), updated in place
         self.lr = lr
         self.weight_decay = ADAMW_WEIGHT_DECAY if adamw else 0.0
         self.exp_avg = torch.zeros_like(params)  # (S, P)
