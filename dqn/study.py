@@ -35,6 +35,7 @@ STUDY_KEYS = {
     "base": "config overrides applied to every variant",
     "variants": "named config overrides, one table per variant",
     "expect": "learning expectations per variant, checked by `make regress`",
+    "fast": "the CI tier of expectations: seeds, steps and expect tables, run by `make test`",
 }
 QUICK = {"seeds": 3, "total_steps": 2_000, "learning_starts": 500, "eval_every": 1_000,
          "eval_episodes": 2, "log_every": 250}
@@ -56,6 +57,7 @@ class Study:
     base: dict[str, Any]
     variants: dict[str, dict[str, Any]]
     expect: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fast: dict[str, Any] = field(default_factory=dict)
 
     def configs(self, steps: int | None = None, device: str | None = None,
                 quick: bool = False) -> dict[str, Config]:
@@ -132,8 +134,9 @@ def load(path: Path) -> Study:
         raise StudyError(f"{where}: key 'baseline': {baseline!r} is not a variant "
                          f"(variants: {', '.join(variants)})")
     expect = _table(data.get("expect", {}), f"{where}: key 'expect'")
+    fast = _table(data.get("fast", {}), f"{where}: key 'fast'")
     study = Study(path.stem, path, " ".join(question.split()), seeds, baseline, base, variants,
-                  expect)
+                  expect, fast)
     try:
         study.configs()
     except ConfigError as e:
@@ -152,9 +155,15 @@ def _table(value: Any, what: str) -> dict[str, Any]:
 
 def _validate_expectations(study: Study) -> None:
     """Expectations name known variants and known expectation keys (see dqn.expectations)."""
-    from dqn.expectations import validate  # local: keeps the analysis import out of start-up
+    from dqn.expectations import validate
 
     validate(study)
+    steps = study.fast.get("steps")
+    if steps is not None:
+        try:
+            study.configs(steps=steps)
+        except ConfigError as e:
+            raise StudyError(f"{e} (with [fast] steps = {steps})") from None
 
 
 # running ---------------------------------------------------------------------------------

@@ -123,3 +123,16 @@ def test_sampling_never_reaches_unfilled_slots():
     assert set(batch["obs"][1, :, 0].tolist()) == {11.0, 12.0}
     assert set(batch["obs"][2, :, 0].tolist()) == {21.0}
     assert batch["obs"][:, 0, 0].tolist() == [4.0, 12.0, 21.0]
+
+
+def test_an_empty_seed_samples_slot_zero():
+    """Documented: a seed with nothing stored gets slot 0 (the caller masks it out), never the
+    scratch slot that skipped writes go to."""
+    replay = Replay(2, 3, OBS, CPU)
+    write(replay, [1.0, 11.0], keep=[True, False])
+    write(replay, [2.0, 12.0], keep=[True, False])  # seed 1's skipped writes: scratch slot
+    replay.clear(torch.tensor([True, False]))
+    write(replay, [3.0, 13.0], keep=[False, False])
+    assert replay.count.tolist() == [0, 0]
+    batch = replay.sample(torch.tensor([[0.0, 0.7], [0.2, 0.9]]))
+    assert batch["obs"][:, :, 0].tolist() == [[1.0, 1.0], [0.0, 0.0]]

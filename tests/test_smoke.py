@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import dqn.train
+from dqn import envs
+from dqn.agent import Agent
 from dqn.config import from_dict
 from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
 from dqn.replay import Replay
@@ -23,19 +25,13 @@ SMOKE = {"env_id": "CartPole-v1", "total_steps": 600, "learning_starts": 200,
 
 @pytest.fixture(scope="module")
 def smoke_records():
-    with torch_one_thread():
+    # module scope runs outside the function-scoped single_thread_torch fixture
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         return train(from_dict(SMOKE), SEEDS)
-
-
-class torch_one_thread:  # noqa: N801 - used like a function
-    """The module-scoped fixture runs outside the function-scoped single-thread fixture."""
-
-    def __enter__(self):
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_columns_are_exactly_the_documented_ones(smoke_records):
@@ -163,3 +159,30 @@ def test_reward_scale_shows_in_q_mean():
     assert ((q[1.0] > 1.6) & (q[1.0] < 2.05)).all()
     ratio = q[1.0] / q[0.01]
     assert ((ratio > 80) & (ratio < 120)).all(), ratio
+
+
+def test_evaluation_counts_each_greedy_episode_once():
+    """Evaluator.run against a by-hand replay of the same greedy rollout: each sub-env's
+    return is the number of steps to its first episode end (CartPole pays 1 per step); what
+    its sub-env does after the autoreset must not count."""
+    seeds, K = [0, 1], 3
+    config = from_dict({**TINY, "eval_episodes": K})
+    agent = Agent(config, 4, 2, [envs.stream_seed(s, "init") for s in seeds],
+                  torch.device("cpu"))
+    evaluator = dqn.train.Evaluator(config, seeds, agent)
+    returns = evaluator.run()
+    evaluator.close()
+
+    env = envs.make_vec_env("CartPole-v1", len(seeds) * K)
+    obs = envs.reset(env, envs.stream_seed(seeds, "eval", 1))  # the first evaluation's seed
+    first_end = np.zeros(len(seeds) * K)
+    for t in range(1, 501):
+        x = torch.as_tensor(obs).view(len(seeds), K, -1)
+        obs, _, terminated, truncated, _ = env.step(agent.greedy(x).reshape(-1).numpy())
+        newly = (terminated | truncated) & (first_end == 0)
+        first_end[newly] = t
+        if (first_end > 0).all():
+            break
+    env.close()
+    assert len(set(first_end.tolist())) > 1  # episodes of different lengths: a real check
+    np.testing.assert_allclose(returns, first_end.reshape(len(seeds), K).mean(axis=1))

@@ -1,0 +1,46 @@
+"""One test per learning expectation declared in studies/*.toml.
+
+Fast-tier expectations (`[fast.expect.*]`) carry the `learning` marker and run in `make test`;
+full-tier ones (`[expect.*]`) also carry `regress` and run in `make regress` at the study's
+full seed count. Every test trains with the current code in a temporary directory (never the
+committed results), then scores with dqn.stats; a failure names the value, its CI, the
+threshold, the seeds, the steps and where the CSVs were kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dqn import study as studies
+from dqn.expectations import Expectation, check, declared
+
+ALL = [e for path in studies.available().values() for e in declared(studies.load(path))]
+
+
+def _param(e: Expectation):
+    marks = [pytest.mark.learning] + ([pytest.mark.regress] if e.tier == "full" else [])
+    return pytest.param(e, id=e.id, marks=marks)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """Train (once per study and tier) the variants an expectation needs; return the dir."""
+    roots: dict[tuple[str, str], Path] = {}
+
+    def train_for(exp: Expectation) -> Path:
+        key = (exp.study, exp.tier)
+        if key not in roots:
+            roots[key] = tmp_path_factory.mktemp(f"{exp.study}-{exp.tier}")
+        studies.run(studies.find(exp.study), out_dir=roots[key], seeds=exp.seeds,
+                    steps=exp.steps, variants=exp.variants(), figures=False, progress=False)
+        return roots[key] / exp.study
+
+    return train_for
+
+
+@pytest.mark.parametrize("exp", [_param(e) for e in ALL])
+def test_expectation(exp: Expectation, trained) -> None:
+    outcome = check(exp, trained(exp))
+    assert outcome.passed, outcome.message
