@@ -55,14 +55,22 @@ class Replay:
         `uniform` (S, B) in [0, 1) comes from the caller's replay generator. A seed with count 0
         gets slot 0 (garbage the caller must mask out; see Agent.update).
         """
+        S, B = uniform.shape
         top = (self.count - 1).clamp(min=0)[:, None]  # (S, 1)
         idx = torch.minimum((uniform * self.count[:, None]).long(), top)  # (S, B)
-        rows = self._rows[:, None]  # (S, 1)
+        # one index_select per tensor on the (S * (C+1), ...) view: 2-3x faster than
+        # advanced indexing with (rows, idx) on CPU
+        flat = (idx + self._rows[:, None] * (self.capacity + 1)).view(-1)  # (S*B,)
+
+        def take(t: torch.Tensor) -> torch.Tensor:
+            return t.view(S * (self.capacity + 1), *t.shape[2:]).index_select(0, flat).view(
+                S, B, *t.shape[2:])
+
         return {
-            "obs": self.obs[rows, idx],  # (S, B, obs_dim)
-            "action": self.action[rows, idx],  # (S, B)
-            "reward": self.reward[rows, idx],  # (S, B)
-            "next_obs": self.next_obs[rows, idx],  # (S, B, obs_dim)
-            "terminated": self.terminated[rows, idx],  # (S, B)
-            "truncated": self.truncated[rows, idx],  # (S, B)
+            "obs": take(self.obs),  # (S, B, obs_dim)
+            "action": take(self.action),  # (S, B)
+            "reward": take(self.reward),  # (S, B)
+            "next_obs": take(self.next_obs),  # (S, B, obs_dim)
+            "terminated": take(self.terminated),  # (S, B)
+            "truncated": take(self.truncated),  # (S, B)
         }

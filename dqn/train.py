@@ -39,6 +39,9 @@ def set_cpu_threads(threads: int | None = None) -> int:
     """
     n = threads or int(os.environ.get("DQN_THREADS", "1"))
     torch.set_num_threads(n)
+    # Adam's second moments of tiny gradients fall into denormal floats, which made its
+    # elementwise ops 5-7x slower on CPU; flushing them to zero changes nothing that matters
+    torch.set_flush_denormal(True)
     return n
 
 
