@@ -17,15 +17,29 @@ VARIANTS ?=
 OUT ?=
 QUICK ?=
 FORCE ?=
+# executors: EXECUTOR=ray submits every (variant, seed chunk) unit to a Ray cluster at ADDRESS
+EXECUTOR ?=
+ADDRESS ?=
+SEED_CHUNK ?=
+MAX_RETRIES ?=
+GPUS_PER_UNIT ?=
 STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 	$(if $(DEVICE),--device $(DEVICE)) $(if $(VARIANTS),--variants $(VARIANTS)) \
-	$(if $(OUT),--out $(OUT)) $(if $(QUICK),--quick) $(if $(FORCE),--force)
+	$(if $(OUT),--out $(OUT)) $(if $(QUICK),--quick) $(if $(FORCE),--force) \
+	$(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(ADDRESS),--address $(ADDRESS)) \
+	$(if $(SEED_CHUNK),--seed-chunk $(SEED_CHUNK)) \
+	$(if $(MAX_RETRIES),--max-retries $(MAX_RETRIES)) \
+	$(if $(GPUS_PER_UNIT),--gpus-per-unit $(GPUS_PER_UNIT))
+# the ray extra is installed only when something asks for Ray
+RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
-.PHONY: help setup study figures report test regress bench lint clean all-studies
+.PHONY: help setup setup-ray study figures report test test-ray regress bench lint clean \
+	all-studies
 
 help:
 	@echo "make study NAME=<study> [QUICK=1 SEEDS= STEPS= DEVICE= VARIANTS=a,b OUT= FORCE=1]"
-	@echo "make test | regress | figures [NAME=] | report | bench | lint | clean"
+	@echo "  [EXECUTOR=ray ADDRESS=host:port SEED_CHUNK= MAX_RETRIES= GPUS_PER_UNIT=]"
+	@echo "make test | test-ray | regress | figures [NAME=] | report | bench | lint | clean"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +49,13 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-study: setup
+$(VENV)/.ray-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,ray]'
+	touch $@
+
+setup-ray: $(VENV)/.ray-installed
+
+study: setup $(RAY_SETUP)
 	$(PY) -m dqn study $(NAME) $(STUDY_ARGS)
 
 figures: setup
@@ -45,7 +65,11 @@ report: setup
 	$(PY) -m dqn report $(if $(OUT),--out $(OUT))
 
 test: setup
-	$(PY) -m pytest -m "not regress and not slow"
+	$(PY) -m pytest -m "not regress and not slow and not ray"
+
+# a two-node Ray cluster on loopback, started by the tests themselves
+test-ray: setup-ray
+	$(PY) -m pytest -m ray tests/ray
 
 regress: setup
 	$(PY) -m pytest -m regress
@@ -56,7 +80,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check dqn tests
 
-all-studies: setup
+all-studies: setup $(RAY_SETUP)
 	$(PY) -m dqn study --all $(STUDY_ARGS)
 
 clean:

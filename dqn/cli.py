@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dqn import executors
 from dqn import study as studies
 
 
@@ -30,6 +31,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"{studies.QUICK['total_steps']} steps")
     p.add_argument("--force", action="store_true", help="re-run finished variants too")
     p.add_argument("--no-figures", action="store_true", help="skip figures at the end")
+    p.add_argument("--seed-chunk", type=int, metavar="N",
+                   help="seeds per unit of work, each batched on one device (default: the "
+                        "study's seed_chunk, else all seeds); changes the numbers, see README")
+    p.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+                   help="local: train in this process (default); ray: every unit as a task "
+                        "on a Ray cluster (pip install -e '.[ray]')")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="ray: the head's address from `ray start --head` (default: "
+                        "$RAY_ADDRESS, a cluster started on this machine, else a private one)")
+    p.add_argument("--max-retries", type=int, default=executors.DEFAULT_MAX_RETRIES,
+                   metavar="N", help="ray: extra attempts for a unit that raised or whose "
+                                     "worker died (default %(default)s)")
+    p.add_argument("--gpus-per-unit", type=float, default=executors.DEFAULT_GPUS_PER_UNIT,
+                   metavar="F", help="ray: GPU fraction per unit when the cluster has GPUs "
+                                     "(default %(default)s)")
 
     p = sub.add_parser("figures", help="redraw figures and summary.csv from the CSVs")
     p.add_argument("name", nargs="?", help="one study (default: every study with results)")
@@ -49,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except studies.StudyError as e:
+    except (studies.StudyError, executors.ExecutorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except executors.UnitsFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: finished variants are saved; re-run to continue", file=sys.stderr)
+        print("\ninterrupted: finished units are saved; re-run to continue", file=sys.stderr)
         return 130
 
 
@@ -65,11 +84,15 @@ def _study(args: argparse.Namespace) -> int:
     chosen = [studies.find(n) for n in names]  # every study validated before any trains
     out = args.out or (studies.RESULTS_DIR / "quick" if args.quick else studies.RESULTS_DIR)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
+    executor = executors.make_executor(args.executor, address=args.address,
+                                       max_retries=args.max_retries,
+                                       gpus_per_unit=args.gpus_per_unit)
     for s in chosen:
         print(f"[{s.name}] {s.question}")
         path = studies.run(s, out_dir=out, seeds=args.seeds, steps=args.steps,
                            device=args.device, variants=variants, quick=args.quick,
-                           force=args.force, figures=not args.no_figures)
+                           force=args.force, figures=not args.no_figures,
+                           seed_chunk=args.seed_chunk, executor=executor)
         print(f"[{s.name}] results in {path}")
     return 0
 

@@ -1,0 +1,279 @@
+"""Executors and seed chunks with the local executor: units, per-chunk resume, failure reports.
+
+Everything here runs without Ray (and must keep doing so: `make test` never imports it); the
+Ray executor's own tests are in tests/ray/ (`make test-ray`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import dqn.train
+from dqn import executors
+from dqn import study as studies
+from dqn.cli import main
+from dqn.executors import LocalExecutor, split_seeds
+
+REAL_TRAIN = dqn.train.train  # before any test patches it
+TINY = """
+question = "A tiny study for executor tests."
+seeds = 3
+
+[base]
+total_steps = 300
+learning_starts = 100
+eval_every = 150
+eval_episodes = 1
+log_every = 100
+buffer_size = 300
+batch_size = 16
+device = "cpu"
+
+[variants.baseline]
+
+[variants.no_target]
+target = "none"
+"""
+
+
+def tiny(tmp_path: Path, extra: str = "") -> studies.Study:
+    path = tmp_path / "tiny.toml"
+    path.write_text(extra + TINY)
+    return studies.load(path)
+
+
+def csvs(out: Path) -> dict[str, bytes]:
+    return {t: (out / f"{t}.csv").read_bytes() for t in studies.TABLES}
+
+
+def record_calls(monkeypatch) -> list[tuple[str, list[int]]]:
+    """Patch dqn.train.train to log (target, seeds) of every unit it trains."""
+    calls = []
+
+    def recording(config, seeds, progress=None):
+        calls.append((config.target, list(seeds)))
+        return REAL_TRAIN(config, seeds, progress)
+
+    monkeypatch.setattr(dqn.train, "train", recording)
+    return calls
+
+
+def test_split_seeds_makes_consecutive_chunks() -> None:
+    assert split_seeds([0, 1, 2, 3, 4], 2) == [(0, 1), (2, 3), (4,)]
+    assert split_seeds([0, 1, 2], None) == [(0, 1, 2)]
+    assert split_seeds([0, 1, 2], 10) == [(0, 1, 2)]
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="seed_chunk"):
+            split_seeds([0, 1], bad)
+    assert executors.seeds_label((4, 5, 6)) == "4-6"
+    assert executors.seeds_label((7,)) == "7"
+    assert executors.seeds_label((1, 3)) == "1,3"
+
+
+@pytest.mark.parametrize("value", ["0", "-2", '"2"', "true", "1.5"])
+def test_bad_seed_chunk_in_a_study_file_names_file_key_and_value(tmp_path: Path,
+                                                                 value: str) -> None:
+    with pytest.raises(studies.StudyError) as err:
+        tiny(tmp_path, f"seed_chunk = {value}\n")
+    msg = str(err.value)
+    assert "tiny.toml" in msg and "'seed_chunk'" in msg
+
+
+def test_chunked_run_trains_and_records_each_chunk(tmp_path: Path, monkeypatch) -> None:
+    s = tiny(tmp_path, "seed_chunk = 2\n")
+    assert s.seed_chunk == 2
+    calls = record_calls(monkeypatch)
+    out = studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    assert calls == [("hard_steps", [0, 1]), ("hard_steps", [2]),
+                     ("none", [0, 1]), ("none", [2])]
+    run = json.loads((out / "run.json").read_text())
+    for meta in run["variants"].values():
+        assert meta["seeds"] == [0, 1, 2] and meta["seed_chunk"] == 2
+        assert [ch["seeds"] for ch in meta["chunks"]] == [[0, 1], [2]]
+        assert {"device", "host", "versions", "wall_time_s", "seed_steps_per_s",
+                "diverged_seeds"} <= set(meta["chunks"][0])
+    # a chunk's rows are exactly what train() gives for that chunk's seeds alone
+    alone = dqn.train.train(studies.load(s.path).configs()["no_target"], [2]).evals
+    mine = pd.read_csv(out / "evals.csv")
+    mine = mine[(mine["variant"] == "no_target") & (mine["seed"] == 2)]
+    pd.testing.assert_frame_equal(mine.drop(columns=["study", "variant"]).reset_index(drop=True),
+                                  pd.read_csv(io.StringIO(alone.to_csv(index=False))))
+
+
+def test_default_run_is_one_chunk_per_variant(tmp_path: Path, monkeypatch) -> None:
+    calls = record_calls(monkeypatch)
+    out = studies.run(tiny(tmp_path), out_dir=tmp_path / "r", figures=False, progress=False)
+    assert calls == [("hard_steps", [0, 1, 2]), ("none", [0, 1, 2])]
+    for meta in json.loads((out / "run.json").read_text())["variants"].values():
+        assert meta["seed_chunk"] == 3 and [ch["seeds"] for ch in meta["chunks"]] == [[0, 1, 2]]
+        assert meta["wall_time_s"] == meta["chunks"][0]["wall_time_s"]
+
+
+def test_chunking_changes_numbers_and_equal_chunking_repeats_them(tmp_path: Path) -> None:
+    """The README's reproducibility note: streams derive from the chunk's seed list."""
+    s, kw = tiny(tmp_path), {"figures": False, "progress": False, "variants": ["baseline"]}
+    one = studies.run(s, out_dir=tmp_path / "one", **kw)
+    per_seed = studies.run(s, out_dir=tmp_path / "per_seed", seed_chunk=1, **kw)
+    again = studies.run(s, out_dir=tmp_path / "again", seed_chunk=1, **kw)
+    assert csvs(per_seed) == csvs(again)
+    assert csvs(per_seed)["episodes"] != csvs(one)["episodes"]
+
+
+def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    s = tiny(tmp_path, "seed_chunk = 2\n")
+    whole = studies.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
+
+    real = dqn.train.train
+
+    def crash_in_last_chunk(config, seeds, progress=None):
+        if config.target == "none" and list(seeds) == [2]:
+            raise RuntimeError("simulated crash in no_target's second chunk")
+        return real(config, seeds, progress)
+
+    monkeypatch.setattr(dqn.train, "train", crash_in_last_chunk)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    partial = tmp_path / "resumed" / "tiny"
+    evals = pd.read_csv(partial / "evals.csv")
+    assert set(zip(evals["variant"], evals["seed"], strict=True)) == {
+        ("baseline", 0), ("baseline", 1), ("baseline", 2), ("no_target", 0), ("no_target", 1)}
+    meta = json.loads((partial / "run.json").read_text())["variants"]["no_target"]
+    assert [ch["seeds"] for ch in meta["chunks"]] == [[0, 1]]
+    assert not list(partial.glob(".*.tmp"))
+    config = s.configs()["no_target"]
+    assert not studies.is_finished(partial, "no_target", config, [0, 1, 2], 2)
+
+    calls = record_calls(monkeypatch)
+    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    assert calls == [("none", [2])]
+    assert studies.is_finished(partial, "no_target", config, [0, 1, 2], 2)
+    assert csvs(partial) == csvs(whole)
+    calls.clear()
+    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    assert calls == []
+
+
+def test_changed_seed_chunk_retrains_and_replaces_the_variant(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    s, kw = tiny(tmp_path), {"figures": False, "progress": False, "variants": ["baseline"]}
+    studies.run(s, out_dir=tmp_path / "r", **kw)
+    calls = record_calls(monkeypatch)
+    out = studies.run(s, out_dir=tmp_path / "r", seed_chunk=2, **kw)
+    assert len(calls) == 2  # every chunk: the chunking changes the numbers
+    fresh = studies.run(s, out_dir=tmp_path / "fresh", seed_chunk=2, **kw)
+    assert csvs(out) == csvs(fresh)
+    run = json.loads((out / "run.json").read_text())
+    assert all(m["seed_chunk"] == 2 for m in run["variants"].values())
+
+
+def test_files_do_not_depend_on_the_order_units_finish(tmp_path: Path) -> None:
+    """Remote units finish in any order; the driver's writes must give the same files."""
+
+    class Reversed(LocalExecutor):
+        def run(self, units, on_done, *, label, progress):
+            return super().run(list(units)[::-1], on_done, label=label, progress=progress)
+
+    s = tiny(tmp_path, "seed_chunk = 2\n")
+    ordered = studies.run(s, out_dir=tmp_path / "a", figures=False, progress=False)
+    backwards = studies.run(s, out_dir=tmp_path / "b", figures=False, progress=False,
+                            executor=Reversed())
+    assert csvs(ordered) == csvs(backwards)
+
+
+def test_run_json_from_before_chunking_still_counts_as_finished(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    s = tiny(tmp_path)
+    out = studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    run = json.loads((out / "run.json").read_text())
+    for meta in run["variants"].values():  # the format written before seed chunks existed
+        del meta["chunks"], meta["seed_chunk"]
+    (out / "run.json").write_text(json.dumps(run))
+    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+
+
+class _FailingExecutor(LocalExecutor):
+    """Trains every unit locally except `bad`, which it reports as failed for good."""
+
+    name = "failing"
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+
+    def run(self, units, on_done, *, label, progress):
+        ok = [u for u in units if u.name != self.bad]
+        super().run(ok, on_done, label=label, progress=progress)
+        return [executors.Failure(u, "RuntimeError: boom") for u in units if u.name == self.bad]
+
+
+def test_failed_units_are_named_and_the_rest_is_written(tmp_path: Path, monkeypatch,
+                                                        capsys) -> None:
+    tiny(tmp_path, "seed_chunk = 2\n")
+    monkeypatch.setattr(studies, "STUDIES_DIR", tmp_path)
+    monkeypatch.setattr(executors, "make_executor",
+                        lambda *a, **k: _FailingExecutor("no_target[seeds 0-1]"))
+    code = main(["study", "tiny", "--out", str(tmp_path / "r"), "--no-figures"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "1 unit(s) failed" in err and "no_target[seeds 0-1]: RuntimeError: boom" in err
+    evals = pd.read_csv(tmp_path / "r" / "tiny" / "evals.csv")
+    assert set(zip(evals["variant"], evals["seed"], strict=True)) == {
+        ("baseline", 0), ("baseline", 1), ("baseline", 2), ("no_target", 2)}
+    # the re-run trains just the failed unit
+    calls = record_calls(monkeypatch)
+    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: LocalExecutor())
+    assert main(["study", "tiny", "--out", str(tmp_path / "r"), "--no-figures"]) == 0
+    assert calls == [("none", [0, 1])]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seed-chunk", "0"], "seed_chunk: 0"),
+    (["--address", "127.0.0.2:6379"], "--address '127.0.0.2:6379' needs --executor ray"),
+    (["--executor", "ray", "--max-retries", "-1"], "max_retries: -1"),
+    (["--executor", "ray", "--gpus-per-unit", "2"], "gpus_per_unit: 2.0"),
+])
+def test_bad_executor_options_are_rejected_before_training(tmp_path: Path, args, needle,
+                                                           capsys, monkeypatch) -> None:
+    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["study", "no_target", "--out", str(tmp_path / "r"), *args]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_ray_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["study", "no_target", "--executor", "ray", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "needs Ray" in err and "pip install -e '.[ray]'" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_local_run_never_imports_ray(tmp_path: Path) -> None:
+    (tmp_path / "tiny.toml").write_text(TINY)
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from dqn import study as studies
+        from dqn.cli import main
+        studies.STUDIES_DIR = Path({str(tmp_path)!r})
+        code = main(["study", "tiny", "--seed-chunk", "2", "--variants", "baseline",
+                     "--no-figures", "--out", {str(tmp_path / "r")!r}])
+        assert code == 0, code
+        print("RAY-IMPORTED" if "ray" in sys.modules else "RAY-NOT-IMPORTED")
+    """)
+    # cwd is tmp_path, so no tests/ray/ directory can shadow the name `ray`
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "RAY-NOT-IMPORTED"
+    assert (tmp_path / "r" / "tiny" / "evals.csv").exists()
