@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 
 from dqn.config import Config
-from dqn.study import atomic_write_text, git_commit, versions
+from dqn.stats import write_atomic
+from dqn.study import git_commit, versions
 from dqn.train import resolve_device, set_cpu_threads, train
 
 CPU_SIZES = (1, 8, 32, 128)
@@ -90,7 +91,7 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
     if path.exists():  # keep the other devices' measurements for the scaling figure
         old = pd.read_csv(path)
         new = pd.concat([old[old["device"] != dev], new], ignore_index=True)
-    atomic_write_text(path, new.to_csv(index=False))
+    write_atomic(path, lambda tmp: new.to_csv(tmp, index=False))
     _figure(new, out / "scaling.png")
     print(f"wrote {path} and {out / 'scaling.png'}")
     return 0
@@ -124,7 +125,6 @@ def _figure(df: pd.DataFrame, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, metadata={"Software": None})
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png",
+                                               metadata={"Software": None}))
     plt.close(fig)
-    os.replace(tmp, path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import platform
 import subprocess
 import tomllib
@@ -27,6 +26,7 @@ import pandas as pd
 
 from dqn.config import Config, ConfigError, did_you_mean, from_dict
 from dqn.executors import Executor, LocalExecutor, Unit, UnitResult, UnitsFailed, split_seeds
+from dqn.stats import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = ROOT / "studies"
@@ -342,7 +342,7 @@ def write_unit(out: Path, study: Study, unit: Unit, result: UnitResult, *, seeds
         new = (new.assign(_order=key)
                .sort_values(["_order", "seed", "env_step"], kind="stable")
                .drop(columns="_order"))
-        atomic_write_text(path, new.to_csv(index=False))
+        write_atomic(path, lambda tmp, df=new: df.to_csv(tmp, index=False))
     r = result.records
     chunk = {"seeds": list(unit.seeds), "device": result.device, "host": result.host,
              "versions": result.versions, "wall_time_s": round(r.wall_time_s, 2),
@@ -355,7 +355,8 @@ def write_unit(out: Path, study: Study, unit: Unit, result: UnitResult, *, seeds
     run_info["variants"][unit.variant] = _variant_meta(unit.config, seeds, seed_chunk, chunks)
     run_info["variants"] = {k: run_info["variants"][k]
                             for k in sorted(run_info["variants"], key=lambda v: order.get(v, 1e9))}
-    atomic_write_text(out / "run.json", json.dumps(run_info, indent=2) + "\n")
+    text = json.dumps(run_info, indent=2) + "\n"
+    write_atomic(out / "run.json", lambda tmp: tmp.write_text(text))
 
 
 def _csv_roundtrip(df: pd.DataFrame) -> pd.DataFrame:
@@ -387,13 +388,6 @@ def _variant_meta(config: Config, seeds: list[int], seed_chunk: int,
         "diverged_seeds": sorted({int(s) for ch in chunks for s in ch["diverged_seeds"]}),
         "seed_chunk": seed_chunk, "chunks": chunks,
     }
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def git_commit() -> str:
