@@ -1,7 +1,10 @@
 """The one configuration of a DQN run: a frozen dataclass whose field names are study-file keys.
 
-Defaults are the baseline agent. Every ablation knob is one typed field, documented by the
-string right below it (`python -m dqn config` prints them).
+Defaults are the baseline agent, chosen by studies/baseline_sweep.toml and
+studies/baseline_confirm.toml: the classic Keras exercise's recipe (train every 4 steps on
+batches of 32 from a 5,000-transition memory, MSE loss, epsilon decaying per step) with hard
+target copies every 25 steps. Every ablation knob is one typed field, documented by the string
+right below it (`python -m dqn config` prints them).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Config:
     # target network
     target: Literal["hard_steps", "hard_episodes", "soft", "none"] = "hard_steps"
     """Target network: hard copy every target_period steps or episodes, Polyak (soft), or none."""
-    target_period: int = 500
+    target_period: int = 25
     """Steps (hard_steps) or episodes per seed (hard_episodes) between hard target copies."""
     tau: float = 0.005
     """Polyak rate of the soft target update, applied after every gradient step."""
@@ -58,7 +61,7 @@ class Config:
     # learning rule
     double_dqn: bool = False
     """Double DQN: the online network picks the next action, the target network values it."""
-    loss: Literal["huber", "mse"] = "huber"
+    loss: Literal["huber", "mse"] = "mse"
     """TD loss: Huber (delta 1) or squared error, averaged over each seed's batch."""
     optimizer: Literal["adam", "adamw"] = "adam"
     """Optimizer (torch defaults for betas, eps; adamw uses weight decay 0.01)."""
@@ -76,13 +79,13 @@ class Config:
     """At time-limit truncations, bootstrap (correct) or treat them as terminal."""
 
     # replay
-    buffer_size: int = 50_000
+    buffer_size: int = 5_000
     """Replay capacity per seed, in transitions."""
-    batch_size: int = 64
+    batch_size: int = 32
     """Transitions sampled per seed per gradient step."""
-    learning_starts: int = 1_000
+    learning_starts: int = 64
     """Environment steps before the first gradient step."""
-    train_frequency: int = 1
+    train_frequency: int = 4
     """Do gradient steps every this many environment steps."""
     gradient_steps: int = 1
     """Gradient steps each time training happens."""
@@ -92,13 +95,13 @@ class Config:
     """Keep each transition in replay with this probability."""
 
     # exploration
-    epsilon_schedule: Literal["linear", "exp_step", "exp_episode"] = "linear"
+    epsilon_schedule: Literal["linear", "exp_step", "exp_episode"] = "exp_step"
     """Epsilon schedule: linear in steps, exponential in steps, or exponential in episodes."""
     epsilon_start: float = 1.0
     """Epsilon at the start."""
     epsilon_end: float = 0.05
     """Final epsilon (linear) or floor (exponential)."""
-    epsilon_decay: float = 10_000.0
+    epsilon_decay: float = 2_000.0
     """Linear: steps to reach epsilon_end; exponential: time constant in steps or episodes."""
 
     # evaluation and logging

@@ -204,7 +204,7 @@ def test_double_dqn_picks_with_online_and_values_with_target():
     """Wiring check: the agent's loss equals the Huber loss of a target built by hand from the
     online net's argmax and the target net's values (network outputs from q_values, which
     test_networks checks against torch.nn)."""
-    agent = make_agent(target="hard_steps", double_dqn=True, gamma=0.9)
+    agent = make_agent(target="hard_steps", double_dqn=True, gamma=0.9, loss="huber")
     agent.update(random_batch(seed=1), ALL)  # online != target from here
     batch = random_batch(seed=2)
     batch["terminated"][:, :2] = True
