@@ -40,6 +40,14 @@ How to read the tables (one number per seed, then aggregated over seeds per vari
   otherwise *no clear difference*. **Welch p (Holm)**: Welch's t-test on final scores against
   the baseline, Holm-corrected over the study's variants.
 """
+MIXED_ENV_NOTE = (
+    "The variants run on different environments, so raw returns do not compare: final IQM and "
+    "mean are in each variant's own return units, solved fraction uses each variant's own "
+    "threshold, and P(improvement), its verdict and the Welch test compare the **normalised "
+    "final score** (return mapped to [0, 1] by each environment's return range), shown in its "
+    "own column."
+)
+NORM_HEADER = "normalised final IQM [95% CI]"
 
 
 def find_studies(results_dir: Path) -> list[Path]:
@@ -72,8 +80,14 @@ def _cell(text: str) -> str:
 
 
 def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
-    """Markdown table lines for a stats.summarize() frame."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    """Markdown table lines for a stats.summarize() frame.
+
+    When the comparisons are on normalised scores (mixed environments), a column with the
+    normalised final IQM follows the raw final mean.
+    """
+    normalised = "compared_on" in summary and bool((summary["compared_on"] == "final_norm").any())
+    header = HEADER[:4] + [NORM_HEADER] + HEADER[4:] if normalised else HEADER
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         name = r["variant"]
         if name == baseline:
@@ -90,6 +104,8 @@ def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
             "—" if r["variant"] == baseline else _ci(r, "p_improvement", ".2f"),
             _pvalue(r["welch_p_holm"]), f"*{r['verdict']}*",
         ]
+        if normalised:
+            cells.insert(4, _ci(r, "final_norm_iqm", ".3f"))
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
@@ -98,6 +114,16 @@ def _values(study: stats.Study, key: str) -> list[str]:
     """Distinct run.json values of one per-variant field, in variant order."""
     infos = ((study.run or {}).get("variants") or {}).values()
     return list(dict.fromkeys(str(i.get(key)) for i in infos if i.get(key) is not None))
+
+
+def _environments(study: stats.Study) -> str:
+    """'Environment X', or each environment with its variants when they differ."""
+    if not study.mixed_env:
+        return f"Environment {study.env_id or 'unknown'}"
+    groups: dict[str, list[str]] = {}
+    for v in study.variants:
+        groups.setdefault(study.env_of(v) or "unknown", []).append(v)
+    return "Environments " + ", ".join(f"{env} ({', '.join(vs)})" for env, vs in groups.items())
 
 
 def provenance(study: stats.Study) -> str:
@@ -111,7 +137,7 @@ def provenance(study: stats.Study) -> str:
         ", ".join(f"{k} {v}" for k, v in (i.get("versions") or {}).items()) for i in infos))
     wall = sum(float(i.get("wall_time_s") or 0.0) for i in infos)
     commits = ", ".join(f"`{c}`" for c in _values(study, "git_commit")) or "unknown"
-    return (f"Environment {study.env_id or 'unknown'}, {' / '.join(steps)} environment steps "
+    return (f"{_environments(study)}, {' / '.join(steps)} environment steps "
             f"per seed. Made from git commit {commits} with {'; '.join(versions) or 'unknown'}"
             f" on {', '.join(_values(study, 'device')) or 'unknown device'}; "
             f"total wall time {wall:,.0f} s.")
@@ -132,6 +158,8 @@ def study_section(study_dir: Path, out_dir: Path, k: int = 3,
         return lines + ["No variants to report.", ""]
     summary = stats.summarize_study(study, k, n_resamples)
     lines += [f"Baseline: **{study.baseline}**.", ""]
+    if study.mixed_env:
+        lines += [MIXED_ENV_NOTE, ""]
     lines += summary_table(summary, study.baseline) + [""]
     figures = [Path(study_dir) / f"{n}.png" for n in plots.FIGURES]
     figures = [f for f in figures if f.exists()]

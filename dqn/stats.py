@@ -10,6 +10,9 @@ has one definition and one name everywhere:
   (NaN and reached=False when never: the seed is censored);
 - collapsed: reached the threshold, later fell below half of it on the normalised scale;
 - diverged: the seed's loss went NaN/inf.
+
+A study's variants may run on different environments (e.g. CartPole-v0 vs v1): every per-seed
+score then uses its variant's own environment, and comparisons across variants use final_norm.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -50,6 +53,18 @@ CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 SEED = 0
 VERDICTS = ("baseline", "better", "worse", "no clear difference", "no data")
+# One env for every variant, or one per variant (a variant missing from the mapping: unknown).
+EnvIds = str | Mapping[str, str | None] | None
+
+
+def env_of(env_ids: EnvIds, variant: str) -> str | None:
+    """The environment of one variant under `env_ids` (see EnvIds)."""
+    return env_ids.get(variant) if isinstance(env_ids, Mapping) else env_ids
+
+
+def envs_differ(env_ids: EnvIds) -> bool:
+    """Whether `env_ids` names more than one environment (returns then compare normalised)."""
+    return isinstance(env_ids, Mapping) and len(set(env_ids.values()) - {None}) > 1
 
 
 def normalise(x: Any, env_id: str | None) -> np.ndarray:
@@ -211,18 +226,26 @@ SCORE_COLUMNS = ["variant", "seed", "final", "final_norm", "auc", "steps_to_thre
                  "reached", "collapsed", "diverged", "evals", "last_step"]
 
 
-def run_scores(evals: pd.DataFrame, env_id: str | None, k: int = 3) -> pd.DataFrame:
-    """One row per (variant, seed): the per-run scores defined in this module's docstring."""
+def run_scores(evals: pd.DataFrame, env_id: EnvIds, k: int = 3) -> pd.DataFrame:
+    """One row per (variant, seed): the per-run scores defined in this module's docstring.
+
+    `env_id` is the study's environment, or a variant -> environment mapping.
+    """
     rows = []
     for (variant, seed), curve in evals.groupby(["variant", "seed"], sort=False):
         curve = curve.sort_values("env_step", kind="stable")
-        rows.append({"variant": variant, "seed": seed, **_seed_scores(curve, env_id, k)})
+        scores = _seed_scores(curve, env_of(env_id, variant), k)
+        rows.append({"variant": variant, "seed": seed, **scores})
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
 @dataclass
 class Study:
-    """A study directory's run.json and CSVs (None when missing) and what is incomplete."""
+    """A study directory's run.json and CSVs (None when missing) and what is incomplete.
+
+    env_ids maps each run.json variant to its environment; env_id is the one environment of
+    all variants, None when there is none or when they differ (see `envs`).
+    """
 
     path: Path
     name: str
@@ -236,6 +259,21 @@ class Study:
     question: str
     incomplete: list[str] = field(default_factory=list)
     incomplete_variants: set[str] = field(default_factory=set)
+    env_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mixed_env(self) -> bool:
+        """Whether the variants run on different environments."""
+        return envs_differ(self.env_ids)
+
+    @property
+    def envs(self) -> EnvIds:
+        """What run_scores/summarize_scores take: the per-variant mapping when envs differ."""
+        return self.env_ids if self.mixed_env else self.env_id
+
+    def env_of(self, variant: str) -> str | None:
+        """The environment a variant ran on (the study's when run.json does not say)."""
+        return env_of(self.envs, variant)
 
 
 def _read_csv(path: Path, incomplete: list[str]) -> pd.DataFrame | None:
@@ -309,16 +347,16 @@ def load_study(study_dir: Path) -> Study:
     if baseline in variants:
         variants.remove(baseline)
         variants.insert(0, baseline)
-    env_ids = {info.get("config", {}).get("env_id") for info in run_variants.values()} - {None}
-    if len(env_ids) > 1:
-        incomplete.append(f"variants use different environments {sorted(env_ids)}")
+    env_ids = {v: info["config"]["env_id"] for v, info in run_variants.items()
+               if (info.get("config") or {}).get("env_id") is not None}
+    one_env = set(env_ids.values())
     return Study(
         path=study_dir, name=(run or {}).get("study") or study_dir.name, run=run,
         episodes=frames["episodes"], evals=evals, diagnostics=frames["diagnostics"],
         variants=variants, baseline=baseline,
-        env_id=sorted(env_ids)[0] if env_ids else None,
+        env_id=one_env.pop() if len(one_env) == 1 else None,
         question=str((run or {}).get("question", "")).strip(),
-        incomplete=incomplete, incomplete_variants=bad,
+        incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
     )
 
 
@@ -326,7 +364,7 @@ def study_scores(study: Study, k: int = 3) -> pd.DataFrame:
     """run_scores of a loaded study, with run.json's diverged_seeds folded into `diverged`."""
     if study.evals is None:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    scores = run_scores(study.evals, study.env_id, k)
+    scores = run_scores(study.evals, study.envs, k)
     for v, info in ((study.run or {}).get("variants") or {}).items():
         flagged = scores["variant"].eq(v) & scores["seed"].isin(info.get("diverged_seeds", []))
         scores.loc[flagged, "diverged"] = True
@@ -341,21 +379,26 @@ def _ci_columns(prefix: str, x: np.ndarray, stat: Callable, n_resamples: int,
 
 
 def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: str | None,
-                     env_id: str | None, incomplete_variants: set[str] | None = None,
+                     env_id: EnvIds, incomplete_variants: set[str] | None = None,
                      n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
-    """One row per variant (in `variants` order) from run_scores' per-seed rows."""
-    spec = ENVS.get(env_id or "")
+    """One row per variant (in `variants` order) from run_scores' per-seed rows.
+
+    `env_id` as for run_scores. When the variants' environments differ, P(improvement) and
+    the Welch test compare final_norm instead of raw final returns (column `compared_on`).
+    """
+    compared_on = "final_norm" if envs_differ(env_id) else "final"
     incomplete_variants = incomplete_variants or set()
-    base = _finite(scores.loc[scores["variant"] == baseline, "final"])
+    base = _finite(scores.loc[scores["variant"] == baseline, compared_on])
     rows = []
     for v in variants:
         s = scores[scores["variant"] == v]
+        spec = ENVS.get(env_of(env_id, v) or "")
         final = _finite(s["final"])
         row: dict[str, Any] = {"variant": v, "seeds": len(s)}
         row.update(_ci_columns("final_iqm", final, iqm, n_resamples, seed))
         row.update(_ci_columns("final_mean", final, np.mean, n_resamples, seed))
-        norm = _finite(s["final_norm"])
-        row["final_norm_iqm"] = float(iqm(norm)) if norm.size else math.nan
+        row.update(_ci_columns("final_norm_iqm", _finite(s["final_norm"]), iqm, n_resamples,
+                               seed))
         row["solved_fraction"] = (float(np.mean(final >= spec.threshold))
                                   if spec is not None and final.size else math.nan)
         row.update(_ci_columns("auc_iqm", _finite(s["auc"]), iqm, n_resamples, seed))
@@ -365,13 +408,15 @@ def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: st
         row["collapses"] = int(s["collapsed"].sum())
         row["diverged"] = int(s["diverged"].sum())
         is_base = v == baseline
+        x = _finite(s[compared_on])
         p, (lo, hi), welch = math.nan, (math.nan, math.nan), math.nan
-        if not is_base and final.size and base.size:
-            p = prob_improvement(final, base)
-            lo, hi = prob_improvement_ci(final, base, n_resamples=n_resamples, seed=seed)
-            if final.size >= 2 and base.size >= 2:
-                welch = float(sps.ttest_ind(final, base, equal_var=False).pvalue)
-        row.update(p_improvement=p, p_improvement_lo=lo, p_improvement_hi=hi, welch_p=welch)
+        if not is_base and x.size and base.size:
+            p = prob_improvement(x, base)
+            lo, hi = prob_improvement_ci(x, base, n_resamples=n_resamples, seed=seed)
+            if x.size >= 2 and base.size >= 2:
+                welch = float(sps.ttest_ind(x, base, equal_var=False).pvalue)
+        row.update(compared_on=compared_on, p_improvement=p, p_improvement_lo=lo,
+                   p_improvement_hi=hi, welch_p=welch)
         row["verdict"] = verdict(lo, hi, is_base) if len(s) else "no data"
         row["complete"] = len(s) > 0 and v not in incomplete_variants
         rows.append(row)
@@ -384,10 +429,11 @@ def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: st
 
 SUMMARY_COLUMNS = [
     "variant", "seeds", "final_iqm", "final_iqm_lo", "final_iqm_hi", "final_mean",
-    "final_mean_lo", "final_mean_hi", "final_norm_iqm", "solved_fraction", "auc_iqm",
-    "auc_iqm_lo", "auc_iqm_hi", "median_steps_to_threshold", "reached", "collapses",
-    "diverged", "p_improvement", "p_improvement_lo", "p_improvement_hi", "welch_p",
-    "welch_p_holm", "verdict", "complete",
+    "final_mean_lo", "final_mean_hi", "final_norm_iqm", "final_norm_iqm_lo",
+    "final_norm_iqm_hi", "solved_fraction", "auc_iqm", "auc_iqm_lo", "auc_iqm_hi",
+    "median_steps_to_threshold", "reached", "collapses", "diverged", "compared_on",
+    "p_improvement", "p_improvement_lo", "p_improvement_hi", "welch_p", "welch_p_holm",
+    "verdict", "complete",
 ]
 
 
@@ -395,7 +441,7 @@ def summarize_study(study: Study, k: int = 3, n_resamples: int = N_RESAMPLES,
                     seed: int = SEED) -> pd.DataFrame:
     """summarize for an already loaded Study."""
     return summarize_scores(study_scores(study, k), study.variants, study.baseline,
-                            study.env_id, study.incomplete_variants, n_resamples, seed)
+                            study.envs, study.incomplete_variants, n_resamples, seed)
 
 
 def summarize(study_dir: Path, k: int = 3, n_resamples: int = N_RESAMPLES,

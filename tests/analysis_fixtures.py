@@ -2,6 +2,8 @@
 
 Curves have a realistic shape: a noisy logistic rise towards the env's maximum return, one
 variant learning faster, one whose seeds collapse after solving (and one of them diverges).
+Variants may run on different environments (env_id per variant), and `flat` pins a variant's
+every evaluation to one return, for hand-checkable scores.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ QUESTION = (
     "ask whether removing it makes learning unstable (collapses after solving) or slower."
 )
 DEFAULT_VARIANTS = ("baseline", "no_target", "soft_target")
+RANGES = {"CartPole-v1": (9.0, 500.0), "CartPole-v0": (9.0, 200.0),
+          "Acrobot-v1": (-500.0, -70.0)}
 
 
 def _curve(kind: str, steps: np.ndarray, total: int, rng: np.random.Generator,
@@ -34,11 +38,16 @@ def _curve(kind: str, steps: np.ndarray, total: int, rng: np.random.Generator,
 
 
 def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAULT_VARIANTS,
-               seeds: int = 5, evals: int = 20, env_id: str = "CartPole-v1",
-               total_steps: int = 50_000, seed: int = 0) -> Path:
-    """Write run.json, episodes.csv, evals.csv and diagnostics.csv under root/name/."""
-    lo, hi = {"CartPole-v1": (9.0, 500.0), "CartPole-v0": (9.0, 200.0),
-              "Acrobot-v1": (-500.0, -70.0)}[env_id]
+               seeds: int = 5, evals: int = 20, env_id: str | dict[str, str] = "CartPole-v1",
+               total_steps: int = 50_000, seed: int = 0,
+               flat: dict[str, float] | None = None) -> Path:
+    """Write run.json, episodes.csv, evals.csv and diagnostics.csv under root/name/.
+
+    env_id: one environment for all variants, or variant -> environment.
+    flat: variant -> the return of every one of its evaluations (no learning curve).
+    """
+    envs = {v: env_id if isinstance(env_id, str) else env_id[v] for v in variants}
+    flat = flat or {}
     rng = np.random.default_rng(seed)
     every = total_steps // evals
     eval_steps = np.arange(1, evals + 1) * every
@@ -47,8 +56,12 @@ def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAUL
     run_variants = {}
     for v in variants:
         diverged_seeds = []
+        lo, hi = RANGES[envs[v]]
         for s in range(seeds):
-            ret = np.round(_curve(v, eval_steps, total_steps, rng, lo, hi), 1)
+            if v in flat:
+                ret = np.full(eval_steps.size, float(flat[v]))
+            else:
+                ret = np.round(_curve(v, eval_steps, total_steps, rng, lo, hi), 1)
             bad_from = total_steps * 0.9 if (v == "no_target" and s == 0) else np.inf
             if bad_from < np.inf:
                 diverged_seeds.append(s)
@@ -72,7 +85,7 @@ def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAUL
                 eps.append((name, v, s, e, env_step, float(length), length,
                             max(0.05, 1 - env_step / 15000)))
         run_variants[v] = {
-            "config": {"env_id": env_id, "total_steps": total_steps, "eval_every": every},
+            "config": {"env_id": envs[v], "total_steps": total_steps, "eval_every": every},
             "config_hash": f"hash-{v}", "seeds": list(range(seeds)), "git_commit": "abc1234",
             "versions": {"python": "3.11.9", "torch": "2.4.0", "gymnasium": "1.0.0",
                          "numpy": "2.1.0"},
@@ -88,7 +101,8 @@ def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAUL
                  ).to_csv(out / "diagnostics.csv", index=False)
     pd.DataFrame(eps, columns=["study", "variant", "seed", "episode", "env_step", "return",
                                "length", "epsilon"]).to_csv(out / "episodes.csv", index=False)
-    run = {"study": name, "question": QUESTION.format(env_id=env_id), "baseline": variants[0],
+    question = QUESTION.format(env_id=" and ".join(dict.fromkeys(envs.values())))
+    run = {"study": name, "question": question, "baseline": variants[0],
            "variants": run_variants}
     (out / "run.json").write_text(json.dumps(run, indent=2))
     return out

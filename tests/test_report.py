@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from analysis_fixtures import make_study
 
 from dqn import plots, report, stats
@@ -34,6 +35,30 @@ def test_report_rows_verdicts_and_figures(tmp_path):
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert len(links) == len(plots.FIGURES)
     assert all((results / link).is_file() for link in links)
+    assert report.write_report(results, n_resamples=100).read_text() == text
+    assert "Environment CartPole-v1, 50,000" in text
+    assert report.NORM_HEADER not in text and report.MIXED_ENV_NOTE not in text
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss")  # Welch on constant samples
+def test_report_of_mixed_env_study_lists_each_env(tmp_path):
+    results = tmp_path / "results"
+    d = make_study(results, name="env_version", variants=("baseline", "v0"), seeds=4, evals=5,
+                   env_id={"baseline": "CartPole-v1", "v0": "CartPole-v0"},
+                   flat={"baseline": 475, "v0": 200})
+    plots.make_figures(d, n_resamples=100)
+    text = report.write_report(results, n_resamples=100).read_text()
+    assert "Environments CartPole-v1 (baseline), CartPole-v0 (v0), 50,000 environment" in text
+    assert report.MIXED_ENV_NOTE in text and "Incomplete" not in text
+    header = next(line for line in text.splitlines() if line.startswith("| variant"))
+    assert "| final mean [95% CI] | normalised final IQM [95% CI] | solved fraction |" in header
+    rows = [line for line in text.splitlines() if line.startswith(("| **baseline", "| v0"))]
+    assert rows[0].startswith("| **baseline** | 4 | 475.0 [475.0, 475.0] | "
+                              "475.0 [475.0, 475.0] | 0.950 [0.950, 0.950] | 1.00 |")
+    assert rows[1].startswith("| v0 | 4 | 200.0 [200.0, 200.0] | 200.0 [200.0, 200.0] | "
+                              "1.000 [1.000, 1.000] | 1.00 |")
+    cells = [c.strip() for c in rows[1].split("|")]
+    assert (cells[-4], cells[-2]) == ("1.00 [1.00, 1.00]", "*better*")  # P(improvement), verdict
     assert report.write_report(results, n_resamples=100).read_text() == text
 
 

@@ -228,3 +228,83 @@ def test_write_summary_is_atomic_and_reproducible(tmp_path):
     assert path == d / "summary.csv" and list(pd.read_csv(path)) == stats.SUMMARY_COLUMNS
     assert stats.write_summary(d, n_resamples=200).read_bytes() == first
     assert not list(d.glob("*.tmp"))
+
+
+# --- studies whose variants run on different environments -----------------------------------
+
+MIXED = {"baseline": "CartPole-v1", "v0": "CartPole-v0"}
+
+
+def test_run_scores_use_each_variants_own_env():
+    ev = evals_frame({("baseline", 0): [100, 475, 500], ("v0", 0): [100, 195, 200],
+                      ("other", 0): [1, 2, 3]}, [1000, 2000, 3000])
+    out = stats.run_scores(ev, MIXED, k=2).set_index("variant")
+    assert_allclose(out.loc[["baseline", "v0"], "final"], [487.5, 197.5])
+    assert_allclose(out.loc[["baseline", "v0"], "final_norm"], [0.975, 0.9875])
+    # normalised (0.2, 0.95, 1) and (0.5, 0.975, 1): mean of the two trapezoid heights
+    assert_allclose(out.loc[["baseline", "v0"], "auc"], [(0.575 + 0.975) / 2,
+                                                         (0.7375 + 0.9875) / 2])
+    assert list(out.loc[["baseline", "v0"], "steps_to_threshold"]) == [2000, 2000]
+    # 195 would not reach CartPole-v1's threshold: each variant used its own
+    assert stats.run_scores(ev, "CartPole-v1").set_index("variant").loc["v0", "reached"] == 0
+    assert math.isnan(out.loc["other", "final_norm"]) and not out.loc["other", "reached"]
+
+
+def test_summary_compares_mixed_envs_on_normalised_final():
+    # v0 finals 190, 200 (norm 0.95, 1.0); v1 baseline 450, 500 (norm 0.9, 1.0)
+    ev = evals_frame({("baseline", 0): [450] * 3, ("baseline", 1): [500] * 3,
+                      ("v0", 0): [190] * 3, ("v0", 1): [200] * 3}, [1, 2, 3])
+    out = stats.summarize_scores(stats.run_scores(ev, MIXED), ["baseline", "v0"], "baseline",
+                                 MIXED, n_resamples=200).set_index("variant")
+    assert list(out["compared_on"]) == ["final_norm", "final_norm"]
+    assert_allclose(out["final_mean"], [475, 195])  # raw units stay raw
+    assert_allclose(out["final_norm_iqm"], [0.95, 0.975])
+    assert_allclose(out["solved_fraction"], [0.5, 0.5])  # 500 >= 475; 200 >= 195
+    # pairs (0.95 | 0.9, 1.0), (1.0 | 0.9, 1.0): 1 + 0 + 1 + 0.5 = 2.5 of 4
+    assert_allclose(out.loc["v0", "p_improvement"], 0.625)
+    assert_allclose(out.loc["v0", "welch_p"],
+                    sps.ttest_ind([0.95, 1.0], [0.9, 1.0], equal_var=False).pvalue)
+    same = stats.summarize_scores(stats.run_scores(ev, "CartPole-v1"), ["baseline", "v0"],
+                                  "baseline", {"baseline": "CartPole-v1", "v0": "CartPole-v1"},
+                                  n_resamples=200).set_index("variant")
+    assert list(same["compared_on"]) == ["final", "final"]
+    assert same.loc["v0", "p_improvement"] == 0.0  # raw returns: 190, 200 < 450, 500
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss")  # Welch on constant samples
+def test_mixed_env_study_v0_at_200_beats_v1_at_475_on_normalised_scale(tmp_path):
+    d = make_study(tmp_path, name="env_version", variants=("baseline", "v0"), env_id=MIXED,
+                   flat={"baseline": 475, "v0": 200}, seeds=4, evals=5)
+    study = stats.load_study(d)
+    assert study.incomplete == [] and study.mixed_env
+    assert study.env_id is None and study.env_ids == MIXED
+    assert (study.env_of("baseline"), study.env_of("v0")) == ("CartPole-v1", "CartPole-v0")
+    scores = stats.study_scores(study).groupby("variant")
+    assert scores["final"].unique().to_dict() == {"baseline": [475.0], "v0": [200.0]}
+    assert scores["final_norm"].unique().to_dict() == {"baseline": [0.95], "v0": [1.0]}
+    assert scores["steps_to_threshold"].unique().to_dict() == {"baseline": [10_000.0],
+                                                               "v0": [10_000.0]}
+    assert not stats.study_scores(study)["collapsed"].any()
+    out = stats.summarize(d, n_resamples=200).set_index("variant")
+    assert list(out["solved_fraction"]) == [1.0, 1.0]
+    assert list(out["final_iqm"]) == [475.0, 200.0]
+    assert list(out["final_norm_iqm"]) == [0.95, 1.0]
+    assert list(out["compared_on"]) == ["final_norm", "final_norm"]
+    r = out.loc["v0"]
+    assert (r["p_improvement"], r["p_improvement_lo"], r["p_improvement_hi"]) == (1.0, 1.0, 1.0)
+    assert r["verdict"] == "better" and out["complete"].all()
+    # on raw returns 200 < 475 every time: the opposite, meaningless, answer
+    assert stats.prob_improvement([200.0] * 4, [475.0] * 4) == 0.0
+
+
+def test_single_env_study_keeps_env_id_and_compares_raw_finals(tmp_path):
+    d = make_study(tmp_path, variants=("baseline", "other"), seeds=3, evals=5)
+    study = stats.load_study(d)
+    assert study.env_id == "CartPole-v1" and not study.mixed_env and study.envs == "CartPole-v1"
+    assert study.env_ids == {"baseline": "CartPole-v1", "other": "CartPole-v1"}
+    assert stats.ENVS.get(study.env_id or "").threshold == 475  # as dqn.expectations uses it
+    out = stats.summarize(d, n_resamples=100)
+    assert list(out["compared_on"]) == ["final", "final"]
+    scores = stats.study_scores(study)
+    x, y = (scores.loc[scores["variant"] == v, "final"] for v in ("other", "baseline"))
+    assert_allclose(out.loc[1, "p_improvement"], stats.prob_improvement(x, y))
