@@ -132,9 +132,11 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
 
     data = stats.load_study(study_dir)
     scores = stats.study_scores(data)
-    env = stats.ENVS.get(data.env_id or "")
+    env = stats.ENVS.get(data.env_ids.get(exp.variant) or data.env_id or "")
     mine = scores[scores["variant"] == exp.variant]
     final = mine["final"].to_numpy(dtype=float)
+    # variants on different environments are compared on returns normalised per environment
+    compared = "final_norm" if data.mixed_env else "final"
     steps = data.run["variants"][exp.variant]["config"]["total_steps"] if data.run else "?"
     context = (f"{len(final)} seeds x {steps} steps, env {data.env_id}; "
                f"CSVs kept in {study_dir}")
@@ -154,13 +156,14 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
         shown = "not reached" if math.isnan(value) else f"{value:.0f}"
         what = f"median steps to threshold {shown}, expected <= {exp.value}"
     else:
-        other = scores[scores["variant"] == exp.value]["final"].to_numpy(dtype=float)
-        p = stats.prob_improvement(final, other)
-        lo, hi = stats.prob_improvement_ci(final, other)
+        other = scores[scores["variant"] == exp.value][compared].to_numpy(dtype=float)
+        own = mine[compared].to_numpy(dtype=float)
+        p = stats.prob_improvement(own, other)
+        lo, hi = stats.prob_improvement_ci(own, other)
         passed = hi < 0.5 if exp.key == "worse_than" else lo > 0.5
         bound = "upper CI end < 0.5" if exp.key == "worse_than" else "lower CI end > 0.5"
         what = (f"P({exp.variant} > {exp.value}) = {p:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), "
-                f"expected {bound}; final IQM {stats.iqm(final):.1f} vs "
-                f"{stats.iqm(other):.1f}")
+                f"expected {bound}; {compared} IQM {stats.iqm(own):.3g} vs "
+                f"{stats.iqm(other):.3g}")
     return Outcome(bool(passed), f"{exp.study}/{exp.variant} [{exp.tier} tier]: {what}; "
                                  f"{context}")

@@ -101,3 +101,16 @@ def test_broken_agent_fails_the_check_with_a_readable_message(tmp_path: Path) ->
                    "CSVs kept in"):
         assert needle in bad.message
     assert worse.passed, worse.message
+
+
+def test_checker_uses_each_variants_environment(tmp_path: Path) -> None:
+    """v0 scoring 200 (its maximum) beats v1 scoring 475 only on normalised returns, and
+    solves by v0's threshold (195), not v1's (475)."""
+    d = make_study(tmp_path, name="envs", variants=("baseline", "v0"), seeds=6,
+                   env_id={"baseline": "CartPole-v1", "v0": "CartPole-v0"},
+                   flat={"baseline": 475.0, "v0": 200.0})
+    better = check(Expectation("envs", "fast", "v0", "better_than", "baseline", 6, None), d)
+    solved = check(Expectation("envs", "fast", "v0", "min_solved_fraction", 1.0, 6, None), d)
+    assert better.passed, better.message
+    assert "final_norm" in better.message
+    assert solved.passed, solved.message
