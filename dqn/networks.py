@@ -8,6 +8,7 @@ each one elementwise op over (S, P) and never mix seeds. The forward pass is a p
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -63,8 +64,10 @@ class NetSpec:
             shapes[f"bn{i}.bias"] = (n,)
         return shapes
 
+    @functools.cached_property
     def offsets(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
-        """name -> (start, end, shape) inside one seed's row of the flat buffer."""
+        """name -> (start, end, shape) inside one seed's row of the flat buffer (computed once:
+        every forward pass slices with it)."""
         out, pos = {}, 0
         for name, shape in self.param_shapes().items():
             n = math.prod(shape)
@@ -85,7 +88,7 @@ class NetSpec:
 def unflatten(spec: NetSpec, flat: torch.Tensor) -> dict[str, torch.Tensor]:
     """Views (S, *shape) into the flat (S, P) buffer; gradients flow back into `flat`."""
     S = flat.shape[0]
-    return {name: flat[:, a:b].view(S, *shape) for name, (a, b, shape) in spec.offsets().items()}
+    return {name: flat[:, a:b].view(S, *shape) for name, (a, b, shape) in spec.offsets.items()}
 
 
 def init_params(spec: NetSpec, init_seeds: list[int], device: torch.device) -> torch.Tensor:
