@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from study_fixtures import tiny_study_text
 
 import dqn.train
 from dqn import executors
@@ -23,25 +24,7 @@ from dqn.cli import main
 from dqn.executors import LocalExecutor, split_seeds
 
 REAL_TRAIN = dqn.train.train  # before any test patches it
-TINY = """
-question = "A tiny study for executor tests."
-seeds = 3
-
-[base]
-total_steps = 300
-learning_starts = 100
-eval_every = 150
-eval_episodes = 1
-log_every = 100
-buffer_size = 300
-batch_size = 16
-device = "cpu"
-
-[variants.baseline]
-
-[variants.no_target]
-target = "none"
-"""
+TINY = tiny_study_text("A tiny study for executor tests.", 3)
 
 
 def tiny(tmp_path: Path, extra: str = "") -> studies.Study:

@@ -7,31 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from study_fixtures import tiny_study_text
 
 import dqn.train
 from dqn import study as studies
 from dqn.cli import main
 from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
 
-TINY = """
-question = "A tiny study for tests."
-seeds = 2
-
-[base]
-total_steps = 300
-learning_starts = 100
-eval_every = 150
-eval_episodes = 1
-log_every = 100
-buffer_size = 300
-batch_size = 16
-device = "cpu"
-
-[variants.baseline]
-
-[variants.no_target]
-target = "none"
-"""
+TINY = tiny_study_text("A tiny study for tests.", 2)
 
 
 def write_study(tmp_path: Path, text: str = TINY, name: str = "tiny") -> Path:

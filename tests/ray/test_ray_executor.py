@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from study_fixtures import tiny_study_text
 
 import dqn.train
 from dqn import executors
@@ -28,26 +29,7 @@ pytestmark = pytest.mark.ray
 # Loopback, but not 127.0.0.1: Ray rewrites 127.0.0.1/localhost in an address to this
 # machine's network address, where a node bound to 127.0.0.1 does not answer.
 LOOPBACK = "127.0.0.2"
-TINY = """
-question = "A tiny study for the Ray executor tests."
-seeds = 4
-seed_chunk = 2
-
-[base]
-total_steps = 300
-learning_starts = 100
-eval_every = 150
-eval_episodes = 1
-log_every = 100
-buffer_size = 300
-batch_size = 16
-device = "cpu"
-
-[variants.baseline]
-
-[variants.no_target]
-target = "none"
-"""
+TINY = tiny_study_text("A tiny study for the Ray executor tests.", 4, "seed_chunk = 2\n")
 UNITS = {"baseline[seeds 0-1]", "baseline[seeds 2-3]", "no_target[seeds 0-1]",
          "no_target[seeds 2-3]"}
 
