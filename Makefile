@@ -78,7 +78,7 @@ bench: setup
 	$(PY) -m dqn bench $(if $(DEVICE),--device $(DEVICE))
 
 lint: setup
-	$(VENV)/bin/ruff check dqn tests
+	$(VENV)/bin/ruff check dqn tests scripts
 
 all-studies: setup $(RAY_SETUP)
 	$(PY) -m dqn study --all $(STUDY_ARGS)
