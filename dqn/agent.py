@@ -140,10 +140,10 @@ class Agent:
         q, new_stats = q_values(self.spec, views, self.stats, batch["obs"], train=True)
         q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
         loss = td_loss(q_taken, y, c.loss)  # (S,)
-        # where, not multiply: a masked seed's NaN must not turn 0 * NaN into a NaN gradient
-        grads = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), list(views.values()))
+        grads = torch.autograd.grad(loss.sum(), list(views.values()))
         grad = torch.cat([g.reshape(self.S, -1) for g in grads], dim=1)  # (S, P)
-        # backward still multiplies that zero by the seed's NaN activations: zero its row too
+        # masked seeds get exactly zero: where, not multiply, because a masked seed's batch may
+        # hold NaN (an empty memory samples garbage) and 0 * NaN is NaN
         grad = torch.where(mask[:, None], grad, 0.0)
         grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
         self.optimizer.step(grad, mask)
