@@ -160,6 +160,11 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
+def is_positive_int(value: Any) -> bool:
+    """An int > 0 that is not a bool (TOML and JSON booleans are ints to Python)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def did_you_mean(key: str, options: typing.Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, or ''."""
     close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
@@ -266,4 +271,5 @@ def defaults() -> Config:
     return Config()
 
 
-__all__ = ["Config", "ConfigError", "from_dict", "field_docs", "did_you_mean", "defaults"]
+__all__ = ["Config", "ConfigError", "from_dict", "field_docs", "did_you_mean", "defaults",
+           "is_positive_int"]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dqn.config import Config
+from dqn.config import Config, is_positive_int
 
 if TYPE_CHECKING:
     from dqn.records import Records
@@ -109,8 +109,7 @@ def seeds_label(seeds: Sequence[int]) -> str:
 
 def split_seeds(seeds: Sequence[int], chunk: int | None) -> list[tuple[int, ...]]:
     """Consecutive chunks of at most `chunk` seeds (None: one chunk holding every seed)."""
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int)
-                              or chunk <= 0):
+    if chunk is not None and not is_positive_int(chunk):
         raise ValueError(f"seed_chunk: {chunk!r} must be a positive integer")
     size = len(seeds) if chunk is None else chunk
     return [tuple(seeds[i:i + size]) for i in range(0, len(seeds), size)]

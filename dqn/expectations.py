@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dqn.config import did_you_mean
+from dqn.config import did_you_mean, is_positive_int
 
 if TYPE_CHECKING:
     from dqn.study import Study
@@ -75,8 +75,7 @@ def validate(study: Study) -> None:
         if key not in FAST_KEYS:
             raise StudyError(f"{where}: [fast] unknown key '{key}' (value {value!r})"
                              f"{did_you_mean(key, FAST_KEYS)}")
-        if key in ("seeds", "steps") and (isinstance(value, bool) or not isinstance(value, int)
-                                          or value <= 0):
+        if key in ("seeds", "steps") and not is_positive_int(value):
             raise StudyError(f"{where}: [fast] key '{key}': {value!r} must be a positive "
                              "integer")
     expect = fast.get("expect", {})

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from dqn.config import Config, ConfigError, did_you_mean, from_dict
+from dqn.config import Config, ConfigError, did_you_mean, from_dict, is_positive_int
 from dqn.executors import Executor, LocalExecutor, Unit, UnitResult, UnitsFailed, split_seeds
 from dqn.stats import write_atomic
 
@@ -127,11 +127,10 @@ def load(path: Path) -> Study:
     if not isinstance(question, str) or not question.strip():
         raise StudyError(f"{where}: key 'question': {question!r} must be a non-empty string")
     seeds = data.get("seeds", 20)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds <= 0:
+    if not is_positive_int(seeds):
         raise StudyError(f"{where}: key 'seeds': {seeds!r} must be a positive integer")
     seed_chunk = data.get("seed_chunk")
-    if seed_chunk is not None and (isinstance(seed_chunk, bool) or not isinstance(seed_chunk, int)
-                                   or seed_chunk <= 0):
+    if seed_chunk is not None and not is_positive_int(seed_chunk):
         raise StudyError(f"{where}: key 'seed_chunk': {seed_chunk!r} must be a positive integer")
     base = _table(data.get("base", {}), f"{where}: key 'base'")
     variants = _table(data.get("variants"), f"{where}: key 'variants'")
@@ -190,10 +189,10 @@ def run(study: Study, *, out_dir: Path = RESULTS_DIR, seeds: int | None = None,
     UnitsFailed names them.
     """
     n_seeds = seeds if seeds is not None else (QUICK["seeds"] if quick else study.seeds)
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds <= 0:
+    if not is_positive_int(n_seeds):
         raise StudyError(f"{study.path.name}: seeds: {n_seeds!r} must be a positive integer")
     chunk = seed_chunk if seed_chunk is not None else study.seed_chunk
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0):
+    if chunk is not None and not is_positive_int(chunk):
         raise StudyError(f"{study.path.name}: seed_chunk: {chunk!r} must be a positive integer")
     try:
         configs = study.configs(steps=steps, device=device, quick=quick)
