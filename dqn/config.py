@@ -3,7 +3,8 @@
 Defaults are the baseline agent, chosen by studies/baseline_sweep.toml and
 studies/baseline_confirm.toml: the classic Keras exercise's recipe (train every 4 steps on
 batches of 32 from a 5,000-transition memory, MSE loss, epsilon decaying per step) with hard
-target copies every 25 steps. Every ablation knob is one typed field, documented by the string
+target copies every 25 steps, a dueling head with max aggregation, an epsilon floor of 0.01
+and gamma 0.995. Every ablation knob is one typed field, documented by the string
 right below it (`python -m dqn config` prints them).
 """
 
@@ -45,9 +46,9 @@ class Config:
     """Activation after each hidden layer."""
     batchnorm: bool = False
     """BatchNorm on the input and after each hidden linear layer (the classic notebook's net)."""
-    dueling: bool = False
+    dueling: bool = True
     """Dueling head: Q = V + A - agg(A) on top of the hidden layers."""
-    dueling_aggregation: Literal["mean", "max"] = "mean"
+    dueling_aggregation: Literal["mean", "max"] = "max"
     """How the dueling head centres the advantages (only used when dueling is on)."""
 
     # target network
@@ -69,7 +70,7 @@ class Config:
     """Learning rate."""
     max_grad_norm: float = 0.0
     """Clip each seed's gradient to this global norm; 0 disables clipping."""
-    gamma: float = 0.99
+    gamma: float = 0.995
     """Discount factor."""
     reward_scale: float = 1.0
     """Multiplier on rewards inside the Bellman target only (0.01 = 'divide by 100')."""
@@ -99,7 +100,7 @@ class Config:
     """Epsilon schedule: linear in steps, exponential in steps, or exponential in episodes."""
     epsilon_start: float = 1.0
     """Epsilon at the start."""
-    epsilon_end: float = 0.05
+    epsilon_end: float = 0.01
     """Final epsilon (linear) or floor (exponential)."""
     epsilon_decay: float = 2_000.0
     """Linear: steps to reach epsilon_end; exponential: time constant in steps or episodes."""

@@ -22,7 +22,7 @@ SMOKE = {"env_id": "CartPole-v1", "total_steps": 600, "learning_starts": 200,
          "eval_every": 300, "eval_episodes": 2, "buffer_size": 500, "batch_size": 32,
          "log_every": 100, "hidden": [32, 32], "device": "cpu",
          # pinned: the epsilon assertions below are written for this schedule
-         "epsilon_schedule": "linear", "epsilon_decay": 10_000}
+         "epsilon_schedule": "linear", "epsilon_end": 0.05, "epsilon_decay": 10_000}
 
 
 @pytest.fixture(scope="module")
