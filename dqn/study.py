@@ -389,13 +389,20 @@ def _variant_meta(config: Config, seeds: list[int], seed_chunk: int,
     }
 
 
+SOURCES = ("dqn", "studies", "pyproject.toml", "Makefile")
+
+
 def git_commit() -> str:
-    """The current commit, with '-dirty' when the tree has uncommitted changes."""
+    """The current commit, with '-dirty' when what produces results has uncommitted changes.
+
+    Only the code, the study files and the dependencies count: rewriting results/ (a re-run
+    of tracked results) or the README does not change what a run computes.
+    """
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *SOURCES], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
