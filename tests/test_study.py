@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -167,3 +168,23 @@ def test_unknown_or_missing_study_lists_the_available_ones(capsys) -> None:
     assert "did you mean 'no_target'" in err and "memory_clearing" in err
     assert main(["study"]) == 2
     assert "Does DQN need a target network?" in capsys.readouterr().err
+
+
+def test_provenance_is_dirty_only_for_changes_to_what_computes_results(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("dqn/agent.py", "results/s/run.json", "README.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("v1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    monkeypatch.setattr(studies, "ROOT", tmp_path)
+    (tmp_path / "results/s/run.json").write_text("v2\n")  # a re-run of tracked results
+    (tmp_path / "README.md").write_text("v2\n")
+    assert not studies.git_commit().endswith("-dirty")
+    (tmp_path / "dqn/agent.py").write_text("v2\n")
+    assert studies.git_commit().endswith("-dirty")
