@@ -1,7 +1,7 @@
 """The DQN agent for S seeds at once: acting, the TD update and target-network upkeep.
 
-The maths lives in small pure functions (`bootstrap_mask`, `td_target`, `td_loss`); `Agent`
-holds the tensors and calls them. Each ablation knob is branched on in exactly one place.
+The maths lives in small pure functions (`bootstrap_mask`, `td_target`, `td_loss`, `polyak`);
+`Agent` holds the tensors and calls them. Each ablation knob is branched on in exactly one place.
 """
 
 from __future__ import annotations
@@ -64,6 +64,18 @@ def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Ten
     return per_item.mean(dim=1)
 
 
+def polyak(target: torch.Tensor, online: torch.Tensor, tau: float, due: torch.Tensor
+           ) -> torch.Tensor:
+    """The target rows (S, n) after a Polyak update of the seeds where due (S,) is True:
+
+        theta' <- tau * theta + (1 - tau) * theta'
+
+    tau = 1 is a hard copy, taken exactly (not through the interpolation's rounding).
+    """
+    mixed = online if tau == 1.0 else target.lerp(online, tau)
+    return torch.where(due[:, None], mixed, target)
+
+
 @dataclass
 class UpdateStats:
     """Per-seed diagnostics of one gradient step, each (S,); `updated` marks seeds that moved."""
@@ -109,12 +121,6 @@ class Agent:
         return torch.where(explore, random_action, greedy)
 
     # learning -----------------------------------------------------------------------------
-    def _target_network(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(params, stats) that value s': the target copy, or the online net itself for 'none'."""
-        if self.config.target == "none":
-            return self.params, self.stats
-        return self.target_params, self.target_stats
-
     def update(self, batch: dict[str, torch.Tensor], mask: torch.Tensor) -> UpdateStats:
         """One gradient step on a batch (S, B, ...) for the seeds where mask (S,) is True.
 
@@ -123,8 +129,8 @@ class Agent:
         """
         c = self.config
         with torch.no_grad():
-            tp, ts = self._target_network()
-            next_q_target, _ = q_values(self.spec, tp, ts, batch["next_obs"])  # (S, B, A)
+            next_q_target, _ = q_values(self.spec, self.target_params, self.target_stats,
+                                        batch["next_obs"])  # (S, B, A)
             next_q_online = None
             if c.double_dqn:
                 next_q_online, _ = q_values(self.spec, self.params, self.stats,
@@ -150,37 +156,39 @@ class Agent:
         with torch.no_grad():
             self.stats = torch.where(mask[:, None], new_stats, self.stats)
             td_abs = (q_taken - y).abs().mean(dim=1)
-        if c.target == "soft":
-            self.soft_update(mask)
+        self.sync_target(updated=mask)
         return UpdateStats(loss.detach(), q_taken.detach().mean(dim=1), td_abs, grad_norm, mask)
 
     # target network -----------------------------------------------------------------------
     @torch.no_grad()
-    def hard_copy(self, mask: torch.Tensor) -> None:
-        """Copy online weights and BatchNorm statistics into the target where mask (S,)."""
-        self.target_params = torch.where(mask[:, None], self.params, self.target_params)
-        self.target_stats = torch.where(mask[:, None], self.stats, self.target_stats)
+    def sync_target(self, *, updated: torch.Tensor | None = None, step: int = 0,
+                    episodes: torch.Tensor | None = None,
+                    episode_ended: np.ndarray | None = None) -> None:
+        """Target-network upkeep, the four kinds side by side. Each is a Polyak update of the
+        seeds due (see `polyak`; tau = 1 is a hard copy, as SB3 and CleanRL treat it):
 
-    @torch.no_grad()
-    def soft_update(self, mask: torch.Tensor) -> None:
-        """theta' <- tau * theta + (1 - tau) * theta' for the seeds in mask (S,)."""
-        tau = self.config.tau
-        mixed_p = self.target_params.lerp(self.params, tau)
-        mixed_s = self.target_stats.lerp(self.stats, tau)
-        self.target_params = torch.where(mask[:, None], mixed_p, self.target_params)
-        self.target_stats = torch.where(mask[:, None], mixed_s, self.target_stats)
+            target         due                                           seeds         tau
+            none           after every gradient step                     that moved    1
+            soft           after every gradient step                     that moved    tau
+            hard_steps     after env steps that are multiples of period  all           1
+            hard_episodes  after an env step that ended episodes         whose count   1
+                                                                         % period == 0
 
-    def sync_target(self, step: int, episodes: torch.Tensor, episode_ended: np.ndarray) -> None:
-        """Hard target copies due after env step `step` (soft updates follow each update).
-
-        hard_steps copies every seed when step is a multiple of target_period; hard_episodes
-        copies a seed when an episode of it just ended and its count of finished episodes
-        `episodes` (S,) is a multiple of target_period. `episode_ended` (S,) is the env's bool
-        array, checked on the host so steps without a finished episode cost nothing.
+        'none' keeps the target equal to the online network, so s' is always valued by the
+        current online weights. Call with `updated` (S,) after a gradient step (Agent.update
+        does), and with `step`, the finished-episode counts `episodes` (S,) and the env's
+        `episode_ended` (S,) after an env step; `episode_ended` stays on the host, so steps
+        that end no episode cost nothing.
         """
-        c = self.config
-        if c.target == "hard_steps" and step % c.target_period == 0:
-            self.hard_copy(torch.ones(self.S, dtype=torch.bool, device=self.device))
-        elif c.target == "hard_episodes" and episode_ended.any():
+        c, due, tau = self.config, None, 1.0
+        if updated is not None:  # after a gradient step
+            if c.target in ("none", "soft"):
+                due, tau = updated, (c.tau if c.target == "soft" else 1.0)
+        elif c.target == "hard_steps" and step % c.target_period == 0:
+            due = torch.ones(self.S, dtype=torch.bool, device=self.device)
+        elif c.target == "hard_episodes" and episode_ended is not None and episode_ended.any():
             ended = torch.from_numpy(episode_ended).to(self.device)
-            self.hard_copy(ended & (episodes % c.target_period == 0))
+            due = ended & (episodes % c.target_period == 0)
+        if due is not None:
+            self.target_params = polyak(self.target_params, self.params, tau, due)
+            self.target_stats = polyak(self.target_stats, self.stats, tau, due)

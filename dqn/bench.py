@@ -14,13 +14,19 @@ import resource
 import time
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 import torch
 
 from dqn.config import Config
-from dqn.stats import write_atomic
-from dqn.study import git_commit, versions
-from dqn.train import resolve_device, set_cpu_threads, train
+from dqn.device import cpu_threads, resolve_device
+from dqn.provenance import git_commit, versions
+from dqn.store import write_atomic
+from dqn.train import train
+
+matplotlib.use("Agg")  # headless and deterministic: no display, no interactive backend
+
+import matplotlib.pyplot as plt  # noqa: E402
 
 CPU_SIZES = (1, 8, 32, 128)
 GPU_SIZES = (1, 8, 32, 128, 512, 1024, 4096)
@@ -64,7 +70,7 @@ def measure(S: int, device: str, warmup: int, steps: int) -> dict[str, float]:
 def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = False) -> int:
     """Run the benchmark, print a table, write bench.csv and scaling.png; returns 0."""
     dev = str(resolve_device(device))
-    threads = set_cpu_threads() if dev == "cpu" else 0
+    threads = cpu_threads() if dev == "cpu" else 0  # what train() runs with
     sizes = (1, 4) if tiny else (GPU_SIZES if dev.startswith("cuda") else CPU_SIZES)
     warmup, steps = (500, 250) if tiny else (1_500, 1_500)
     sequential_sizes = (4,) if tiny else ONE_AT_A_TIME
@@ -105,11 +111,6 @@ def _device_name(dev: str) -> str:
 
 def _figure(df: pd.DataFrame, path: Path) -> None:
     """Seed-steps per second vs S, log-log, one line per device, with ideal linear scaling."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, (dev, g) in enumerate(df.groupby("device", sort=True)):
         g = g.sort_values("S")

@@ -1,7 +1,4 @@
-"""`python -m dqn ...`: run studies, draw figures, write the report, list knobs.
-
-Torch is imported only by the commands that train, so `figures` and `report` stay light.
-"""
+"""`python -m dqn ...`: run studies, draw figures, write the report, list knobs."""
 
 from __future__ import annotations
 
@@ -9,8 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqn import executors
-from dqn import study as studies
+from dqn import bench, runner, studyfile
+from dqn.config import FIELDS, field_docs
+from dqn.executors import ExecutorError, UnitsFailed
+from dqn.paths import RESULTS_DIR
+from dqn.plots import make_figures
+from dqn.ray_executor import DEFAULT_GPUS_PER_UNIT, DEFAULT_MAX_RETRIES
+from dqn.report import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,48 +29,48 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="results directory (default results/, "
                    "results/quick/ with --quick)")
     p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {studies.QUICK['seeds']} seeds, "
-                        f"{studies.QUICK['total_steps']} steps")
+                   help=f"smoke run: {studyfile.QUICK['seeds']} seeds, "
+                        f"{studyfile.QUICK['total_steps']} steps")
     p.add_argument("--force", action="store_true", help="re-run finished variants too")
     p.add_argument("--no-figures", action="store_true", help="skip figures at the end")
     p.add_argument("--seed-chunk", type=int, metavar="N",
                    help="seeds per unit of work, each batched on one device (default: the "
                         "study's seed_chunk, else all seeds); changes the numbers, see README")
-    p.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+    p.add_argument("--executor", choices=runner.EXECUTORS, default="local",
                    help="local: train in this process (default); ray: every unit as a task "
                         "on a Ray cluster (pip install -e '.[ray]')")
     p.add_argument("--address", metavar="HOST:PORT",
                    help="ray: the head's address from `ray start --head` (default: "
                         "$RAY_ADDRESS, a cluster started on this machine, else a private one)")
-    p.add_argument("--max-retries", type=int, default=executors.DEFAULT_MAX_RETRIES,
+    p.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
                    metavar="N", help="ray: extra attempts for a unit that raised or whose "
                                      "worker died (default %(default)s)")
-    p.add_argument("--gpus-per-unit", type=float, default=executors.DEFAULT_GPUS_PER_UNIT,
+    p.add_argument("--gpus-per-unit", type=float, default=DEFAULT_GPUS_PER_UNIT,
                    metavar="F", help="ray: GPU fraction per unit when the cluster has GPUs "
                                      "(default %(default)s)")
 
     p = sub.add_parser("figures", help="redraw figures and summary.csv from the CSVs")
     p.add_argument("name", nargs="?", help="one study (default: every study with results)")
-    p.add_argument("--out", type=Path, default=studies.RESULTS_DIR, help="results directory")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
 
     p = sub.add_parser("report", help="write results/REPORT.md from the CSVs")
-    p.add_argument("--out", type=Path, default=studies.RESULTS_DIR, help="results directory")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
 
     sub.add_parser("list", help="list the studies and their questions")
     sub.add_parser("config", help="list every config key with its default and meaning")
 
     p = sub.add_parser("bench", help="measure seed-steps per second against the seed count")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=studies.RESULTS_DIR / "bench")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "bench")
     p.add_argument("--tiny", action="store_true", help="a seconds-long run (for tests)")
 
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (studies.StudyError, executors.ExecutorError) as e:
+    except (studyfile.StudyError, ExecutorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except executors.UnitsFailed as e:
+    except UnitsFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -78,21 +80,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _study(args: argparse.Namespace) -> int:
     if args.all:
-        names = list(studies.available())
+        names = list(studyfile.available())
     else:
         names = [args.name]
-    chosen = [studies.find(n) for n in names]  # every study validated before any trains
-    out = args.out or (studies.RESULTS_DIR / "quick" if args.quick else studies.RESULTS_DIR)
+    chosen = [studyfile.find(n) for n in names]  # every study validated before any trains
+    out = args.out or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
-    executor = executors.make_executor(args.executor, address=args.address,
-                                       max_retries=args.max_retries,
-                                       gpus_per_unit=args.gpus_per_unit)
+    executor = runner.make_executor(args.executor, address=args.address,
+                                    max_retries=args.max_retries,
+                                    gpus_per_unit=args.gpus_per_unit)
     for s in chosen:
         print(f"[{s.name}] {s.question}")
-        path = studies.run(s, out_dir=out, seeds=args.seeds, steps=args.steps,
-                           device=args.device, variants=variants, quick=args.quick,
-                           force=args.force, figures=not args.no_figures,
-                           seed_chunk=args.seed_chunk, executor=executor)
+        path = runner.run(s, out_dir=out, seeds=args.seeds, steps=args.steps,
+                          device=args.device, variants=variants, quick=args.quick,
+                          force=args.force, figures=not args.no_figures,
+                          seed_chunk=args.seed_chunk, executor=executor)
         print(f"[{s.name}] results in {path}")
     return 0
 
@@ -101,7 +103,7 @@ def _figures(args: argparse.Namespace) -> int:
     if args.name:
         dirs = [args.out / args.name]
         if not dirs[0].is_dir():
-            raise studies.StudyError(f"no results for study '{args.name}' under {args.out}")
+            raise studyfile.StudyError(f"no results for study '{args.name}' under {args.out}")
     else:
         dirs = sorted(p.parent for p in args.out.glob("*/run.json"))
     if not dirs:
@@ -109,25 +111,22 @@ def _figures(args: argparse.Namespace) -> int:
         return 1
     for d in dirs:
         print(f"[{d.name}]")
-        studies.make_figures(d)
+        for path in make_figures(d):
+            print(f"  wrote {path}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from dqn.report import write_report
-
     print(f"wrote {write_report(args.out)}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    print(studies.listing())
+    print(studyfile.listing())
     return 0
 
 
 def _config(args: argparse.Namespace) -> int:
-    from dqn.config import FIELDS, field_docs
-
     docs = field_docs()
     for name, f in FIELDS.items():
         print(f"{name:<26} {f.default!r:<14} {docs.get(name, '')}")
@@ -135,9 +134,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from dqn.bench import main as bench_main
-
-    return bench_main(args.device, args.out, tiny=args.tiny)
+    return bench.main(args.device, args.out, tiny=args.tiny)
 
 
 COMMANDS = {"study": _study, "figures": _figures, "report": _report, "list": _list,

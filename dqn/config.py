@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ENV_IDS = ("CartPole-v1", "CartPole-v0", "Acrobot-v1")
+from dqn.env_facts import ENV_IDS
 
 
 class ConfigError(ValueError):
@@ -32,8 +32,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     # environment
-    env_id: Literal["CartPole-v1", "CartPole-v0", "Acrobot-v1"] = "CartPole-v1"
-    """Gymnasium environment id."""
+    env_id: str = "CartPole-v1"
+    """Gymnasium environment id, one of dqn.env_facts.ENV_IDS."""
     total_steps: int = 50_000
     """Environment steps per seed (lockstep steps, autoreset steps included)."""
     device: str = "auto"
@@ -218,6 +218,7 @@ def _describe(hint: Any) -> str:
 def _range_errors(c: Config) -> list[str]:
     """Impossible or out-of-range settings, each naming the key and the value."""
     checks: list[tuple[str, bool, str]] = [
+        ("env_id", c.env_id in ENV_IDS, "is not one of " + ", ".join(map(repr, ENV_IDS))),
         ("total_steps", c.total_steps > 0, "must be > 0"),
         ("hidden", len(c.hidden) >= 1 and all(h > 0 for h in c.hidden),
          "must be a non-empty list of positive sizes"),
@@ -267,10 +268,4 @@ def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
         raise ConfigError(f"{where}{e}") from None
 
 
-def defaults() -> Config:
-    """The baseline configuration."""
-    return Config()
-
-
-__all__ = ["Config", "ConfigError", "from_dict", "field_docs", "did_you_mean", "defaults",
-           "is_positive_int"]
+__all__ = ["Config", "ConfigError", "from_dict", "field_docs", "did_you_mean", "is_positive_int"]

@@ -14,20 +14,30 @@ Two tiers, both declared next to the study they guard:
     worse_than = "baseline"
 
 Each check trains with the current code (see tests/learning/) and is computed with the
-analysis module (dqn.stats), so the scores mean the same as in the report.
+analysis modules (dqn.scoring, dqn.estimators), so the scores mean the same as in the report.
+This module validates the tables as plain data and raises its own ExpectationError; the study
+loader (dqn.studyfile) wraps that into a StudyError and lists a study's expectations.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dqn import env_facts
 from dqn.config import did_you_mean, is_positive_int
-
-if TYPE_CHECKING:
-    from dqn.study import Study
+from dqn.estimators import (
+    bootstrap_ci,
+    iqm,
+    median_steps_to_threshold,
+    prob_improvement,
+    prob_improvement_ci,
+)
+from dqn.results import load as load_results
+from dqn.scoring import study_scores
 
 # key -> (kind, what it checks); kind "number" or "variant"
 KEYS: dict[str, tuple[str, str]] = {
@@ -40,6 +50,10 @@ KEYS: dict[str, tuple[str, str]] = {
     "better_than": ("variant", "lower end of the 95% CI of P(this > that) is above 0.5"),
 }
 FAST_KEYS = ("seeds", "steps", "expect")
+
+
+class ExpectationError(ValueError):
+    """A bad expectation table; the message names the file, the table, the key and the value."""
 
 
 @dataclass(frozen=True)
@@ -64,59 +78,46 @@ class Expectation:
         return [self.variant, *other]
 
 
-def validate(study: Study) -> None:
-    """Raise StudyError naming file, table, key and value for any bad expectation."""
-    from dqn.study import StudyError
-
-    where = study.path.name
-    _validate_tables(study, study.expect, "expect", where)
-    fast = study.fast
+def validate(expect: Mapping[str, Any], fast: Mapping[str, Any], variants: Collection[str],
+             where: str) -> None:
+    """Check a study file's [expect.*] and [fast] tables against its `variants`; raise
+    ExpectationError naming `where` (the file), the table, the key and the value."""
+    _validate_tables(expect, "expect", variants, where)
     for key, value in fast.items():
         if key not in FAST_KEYS:
-            raise StudyError(f"{where}: [fast] unknown key '{key}' (value {value!r})"
-                             f"{did_you_mean(key, FAST_KEYS)}")
+            raise ExpectationError(f"{where}: [fast] unknown key '{key}' (value {value!r})"
+                                   f"{did_you_mean(key, FAST_KEYS)}")
         if key in ("seeds", "steps") and not is_positive_int(value):
-            raise StudyError(f"{where}: [fast] key '{key}': {value!r} must be a positive "
-                             "integer")
-    expect = fast.get("expect", {})
-    if not isinstance(expect, dict):
-        raise StudyError(f"{where}: key 'fast.expect': {expect!r} must be a table")
-    _validate_tables(study, expect, "fast.expect", where)
+            raise ExpectationError(f"{where}: [fast] key '{key}': {value!r} must be a "
+                                   "positive integer")
+    fast_expect = fast.get("expect", {})
+    if not isinstance(fast_expect, dict):
+        raise ExpectationError(f"{where}: key 'fast.expect': {fast_expect!r} must be a table")
+    _validate_tables(fast_expect, "fast.expect", variants, where)
 
 
-def _validate_tables(study: Study, tables: dict[str, Any], prefix: str, where: str) -> None:
-    from dqn.study import StudyError
-
+def _validate_tables(tables: Mapping[str, Any], prefix: str, variants: Collection[str],
+                     where: str) -> None:
     for variant, table in tables.items():
-        if variant not in study.variants:
-            raise StudyError(f"{where}: [{prefix}.{variant}]: no variant '{variant}'"
-                             f"{did_you_mean(variant, study.variants)}")
+        if variant not in variants:
+            raise ExpectationError(f"{where}: [{prefix}.{variant}]: no variant '{variant}'"
+                                   f"{did_you_mean(variant, variants)}")
         if not isinstance(table, dict):
-            raise StudyError(f"{where}: key '{prefix}.{variant}': {table!r} must be a table")
+            raise ExpectationError(f"{where}: key '{prefix}.{variant}': {table!r} must be a "
+                                   "table")
         for key, value in table.items():
             if key not in KEYS:
-                raise StudyError(f"{where}: [{prefix}.{variant}] unknown key '{key}' "
-                                 f"(value {value!r}){did_you_mean(key, KEYS)}")
+                raise ExpectationError(f"{where}: [{prefix}.{variant}] unknown key '{key}' "
+                                       f"(value {value!r}){did_you_mean(key, KEYS)}")
             if KEYS[key][0] == "variant":
-                ok = isinstance(value, str) and value in study.variants and value != variant
+                ok = isinstance(value, str) and value in variants and value != variant
                 want = "another variant's name"
             else:
                 ok = isinstance(value, int | float) and not isinstance(value, bool)
                 want = "a number"
             if not ok:
-                raise StudyError(f"{where}: [{prefix}.{variant}] key '{key}': {value!r} must "
-                                 f"be {want}")
-
-
-def declared(study: Study) -> list[Expectation]:
-    """Every expectation of a study, fast tier first."""
-    fast = study.fast
-    out = [Expectation(study.name, "fast", v, k, val, fast.get("seeds", study.seeds),
-                       fast.get("steps"))
-           for v, table in fast.get("expect", {}).items() for k, val in table.items()]
-    out += [Expectation(study.name, "full", v, k, val, study.seeds, None)
-            for v, table in study.expect.items() for k, val in table.items()]
-    return out
+                raise ExpectationError(f"{where}: [{prefix}.{variant}] key '{key}': {value!r} "
+                                       f"must be {want}")
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,9 @@ class Outcome:
 
 def check(exp: Expectation, study_dir: Path) -> Outcome:
     """Score the trained variants in study_dir and compare with the expectation."""
-    from dqn import stats
-
-    data = stats.load_study(study_dir)
-    scores = stats.study_scores(data)
-    env = stats.ENVS.get(data.env_ids.get(exp.variant) or data.env_id or "")
+    data = load_results(study_dir)
+    scores = study_scores(data)
+    env = env_facts.known(data.env_ids.get(exp.variant) or data.env_id)
     mine = scores[scores["variant"] == exp.variant]
     final = mine["final"].to_numpy(dtype=float)
     # variants on different environments are compared on returns normalised per environment
@@ -140,8 +139,8 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
     context = (f"{len(final)} seeds x {steps} steps, env {data.env_id}; "
                f"CSVs kept in {study_dir}")
     if exp.key == "min_final_iqm":
-        value = stats.iqm(final)
-        lo, hi = stats.bootstrap_ci(final, stats.iqm)
+        value = iqm(final)
+        lo, hi = bootstrap_ci(final, iqm)
         passed = value >= exp.value
         what = f"final IQM {value:.1f} (95% CI [{lo:.1f}, {hi:.1f}]), expected >= {exp.value}"
     elif exp.key == "min_solved_fraction":
@@ -150,19 +149,19 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
         what = (f"solved fraction {value:.2f} (final score >= {env.threshold if env else '?'}),"
                 f" expected >= {exp.value}")
     elif exp.key == "max_median_steps_to_threshold":
-        value = stats.median_steps_to_threshold(mine["steps_to_threshold"], mine["reached"])
+        value = median_steps_to_threshold(mine["steps_to_threshold"], mine["reached"])
         passed = bool(value <= exp.value)  # NaN (not reached by the median seed) fails
         shown = "not reached" if math.isnan(value) else f"{value:.0f}"
         what = f"median steps to threshold {shown}, expected <= {exp.value}"
     else:
         other = scores[scores["variant"] == exp.value][compared].to_numpy(dtype=float)
         own = mine[compared].to_numpy(dtype=float)
-        p = stats.prob_improvement(own, other)
-        lo, hi = stats.prob_improvement_ci(own, other)
+        p = prob_improvement(own, other)
+        lo, hi = prob_improvement_ci(own, other)
         passed = hi < 0.5 if exp.key == "worse_than" else lo > 0.5
         bound = "upper CI end < 0.5" if exp.key == "worse_than" else "lower CI end > 0.5"
         what = (f"P({exp.variant} > {exp.value}) = {p:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), "
-                f"expected {bound}; {compared} IQM {stats.iqm(own):.3g} vs "
-                f"{stats.iqm(other):.3g}")
+                f"expected {bound}; {compared} IQM {iqm(own):.3g} vs "
+                f"{iqm(other):.3g}")
     return Outcome(bool(passed), f"{exp.study}/{exp.variant} [{exp.tier} tier]: {what}; "
                                  f"{context}")

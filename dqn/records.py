@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 
 from dqn.agent import DIAGNOSTICS, UpdateStats
-from dqn.config import Config
 
 EPISODE_COLUMNS = ("seed", "episode", "env_step", "return", "length", "epsilon")
 EVAL_COLUMNS = ("seed", "env_step", "return", "diverged")
@@ -102,7 +101,7 @@ class Recorder:
             out["eval"] = float(np.mean(self._evals[-1]["return"]))
         return out
 
-    def finish(self, config: Config, wall_time_s: float) -> Records:
+    def finish(self, wall_time_s: float) -> Records:
         """The run's tables, in stable (seed, time) order."""
         def table(chunks: list[dict[str, np.ndarray]], columns: tuple[str, ...]) -> pd.DataFrame:
             if not chunks:

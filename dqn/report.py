@@ -1,6 +1,6 @@
 """results/REPORT.md: every study's question, summary table, figures and provenance (no torch).
 
-The numbers come from `dqn.stats` (the same definitions as summary.csv and the figures); the
+The numbers come from `dqn.scoring` (the same definitions as summary.csv and the figures); the
 output depends only on the results directory, so the same results give the same report.
 """
 
@@ -13,7 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from dqn import plots, stats
+from dqn.estimators import N_RESAMPLES
+from dqn.plots import FIGURES
+from dqn.results import StudyResults
+from dqn.results import load as load_results
+from dqn.scoring import FINAL_WINDOW, summarize
+from dqn.store import TABLES, write_atomic
 
 SKIP_DIRS = {"quick", "bench"}
 HEADER = [
@@ -56,7 +61,7 @@ def find_studies(results_dir: Path) -> list[Path]:
     for d in sorted(Path(results_dir).iterdir()):
         if not d.is_dir() or d.name in SKIP_DIRS or d.name.startswith("."):
             continue
-        if (d / "run.json").exists() or any((d / f"{n}.csv").exists() for n in stats.CSV_NAMES):
+        if (d / "run.json").exists() or any((d / f"{n}.csv").exists() for n in TABLES):
             found.append(d)
     return found
 
@@ -80,7 +85,7 @@ def _cell(text: str) -> str:
 
 
 def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
-    """Markdown table lines for a stats.summarize() frame.
+    """Markdown table lines for a scoring.summarize() frame.
 
     When the comparisons are on normalised scores (mixed environments), a column with the
     normalised final IQM follows the raw final mean.
@@ -110,13 +115,13 @@ def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
     return lines
 
 
-def _values(study: stats.Study, key: str) -> list[str]:
+def _values(study: StudyResults, key: str) -> list[str]:
     """Distinct run.json values of one per-variant field, in variant order."""
-    infos = ((study.run or {}).get("variants") or {}).values()
+    infos = study.variant_runs().values()
     return list(dict.fromkeys(str(i.get(key)) for i in infos if i.get(key) is not None))
 
 
-def _environments(study: stats.Study) -> str:
+def _environments(study: StudyResults) -> str:
     """'Environment X', or each environment with its variants when they differ."""
     if not study.mixed_env:
         return f"Environment {study.env_id or 'unknown'}"
@@ -126,9 +131,9 @@ def _environments(study: stats.Study) -> str:
     return "Environments " + ", ".join(f"{env} ({', '.join(vs)})" for env, vs in groups.items())
 
 
-def provenance(study: stats.Study) -> str:
+def provenance(study: StudyResults) -> str:
     """One line: environment, steps, git commit(s), library versions, device(s), wall time."""
-    infos = list(((study.run or {}).get("variants") or {}).values())
+    infos = list(study.variant_runs().values())
     if not infos:
         return "Provenance unknown (no run.json)."
     totals = [i.get("config", {}).get("total_steps") for i in infos]
@@ -143,10 +148,10 @@ def provenance(study: stats.Study) -> str:
             f"total wall time {wall:,.0f} s.")
 
 
-def study_section(study_dir: Path, out_dir: Path, k: int = 3,
-                  n_resamples: int = stats.N_RESAMPLES) -> list[str]:
+def study_section(study_dir: Path, out_dir: Path,
+                  n_resamples: int = N_RESAMPLES) -> list[str]:
     """The report's markdown lines for one study directory."""
-    study = stats.load_study(study_dir)
+    study = load_results(study_dir)
     # The heading is the directory name, which the contents links at the top point to.
     lines = [f"## {Path(study_dir).name}", ""]
     if study.question:
@@ -156,12 +161,12 @@ def study_section(study_dir: Path, out_dir: Path, k: int = 3,
         lines += ["**Incomplete study:**", ""] + [f"- {r}" for r in study.incomplete] + [""]
     if not study.variants:
         return lines + ["No variants to report.", ""]
-    summary = stats.summarize_study(study, k, n_resamples)
+    summary = summarize(study, n_resamples)
     lines += [f"Baseline: **{study.baseline}**.", ""]
     if study.mixed_env:
         lines += [MIXED_ENV_NOTE, ""]
     lines += summary_table(summary, study.baseline) + [""]
-    figures = [Path(study_dir) / f"{n}.png" for n in plots.FIGURES]
+    figures = [Path(study_dir) / f"{n}.png" for n in FIGURES]
     figures = [f for f in figures if f.exists()]
     if study.evals is None:
         lines += ["No figures: there are no evaluations to draw.", ""]
@@ -173,20 +178,20 @@ def study_section(study_dir: Path, out_dir: Path, k: int = 3,
     return lines
 
 
-def write_report(results_dir: Path, out: Path | None = None, k: int = 3,
-                 n_resamples: int = stats.N_RESAMPLES) -> Path:
+def write_report(results_dir: Path, out: Path | None = None,
+                 n_resamples: int = N_RESAMPLES) -> Path:
     """Write REPORT.md (default results_dir/REPORT.md) for every study found; return its path."""
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir / "REPORT.md"
     studies = find_studies(results_dir) if results_dir.is_dir() else []
-    lines = ["# DQN ablation results", "", HOW_TO_READ.format(k=k)]
+    lines = ["# DQN ablation results", "", HOW_TO_READ.format(k=FINAL_WINDOW)]
     if not studies:
         lines += [f"No studies found under `{results_dir.name}/`.", ""]
     else:
         lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in studies),
                   ""]
     for d in studies:
-        lines += study_section(d, out.parent.resolve(), k, n_resamples)
+        lines += study_section(d, out.parent.resolve(), n_resamples)
     text = "\n".join(lines).rstrip() + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return stats.write_atomic(out, lambda tmp: tmp.write_text(text))
+    return write_atomic(out, lambda tmp: tmp.write_text(text))

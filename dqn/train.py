@@ -6,7 +6,6 @@ K evaluation episodes per seed.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -16,54 +15,42 @@ import torch
 from dqn import envs
 from dqn.agent import Agent
 from dqn.config import Config
+from dqn.device import cpu_settings, resolve_device
 from dqn.records import Recorder, Records
 from dqn.replay import Replay
 from dqn.schedules import epsilon as epsilon_schedule
+from dqn.seeding import generator, stream_seed
 
 Progress = Callable[[int, dict[str, float]], None]
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' is CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def set_cpu_threads(threads: int | None = None) -> int:
-    """Torch CPU threads: `threads`, else $DQN_THREADS, else 1.
-
-    One thread is the default because the tensors are small: on 2 cores a second intra-op
-    thread gained about 10% at S=20 when idle and lost up to 5x when another process competed
-    for the cores (measured with `make bench`).
-    """
-    n = threads or int(os.environ.get("DQN_THREADS", "1"))
-    torch.set_num_threads(n)
-    # Adam's second moments of tiny gradients fall into denormal floats, which made its
-    # elementwise ops 5-7x slower on CPU; flushing them to zero changes nothing that matters
-    torch.set_flush_denormal(True)
-    return n
-
-
 def train(config: Config, seeds: list[int], progress: Progress | None = None) -> Records:
-    """Train one agent per seed, all in lockstep, and return tidy records of the run."""
-    c, S = config, len(seeds)
-    if S == 0 or len(set(seeds)) != S:
+    """Train one agent per seed, all in lockstep, and return tidy records of the run.
+
+    On CPU, torch's thread count and denormal flushing are set for the run and restored after
+    (see dqn.device.cpu_settings).
+    """
+    if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
-    device = resolve_device(c.device)
-    if device.type == "cpu":
-        set_cpu_threads()
+    device = resolve_device(config.device)
+    with cpu_settings(device):
+        return _train(config, seeds, device, progress)
+
+
+def _train(c: Config, seeds: list[int], device: torch.device,
+           progress: Progress | None) -> Records:
+    S = len(seeds)
     env = envs.make_vec_env(c.env_id, S)
     obs_dim, n_actions = envs.spaces(env)
-    agent = Agent(c, obs_dim, n_actions, [envs.stream_seed(s, "init") for s in seeds], device)
+    agent = Agent(c, obs_dim, n_actions, [stream_seed(s, "init") for s in seeds], device)
     replay = Replay(S, c.buffer_size, obs_dim, device)
-    explore_rng = envs.generator(seeds, "explore", device)
-    replay_rng = envs.generator(seeds, "replay", device)
-    store_rng = envs.generator(seeds, "store", device)
+    explore_rng = generator(seeds, "explore", device)
+    replay_rng = generator(seeds, "replay", device)
+    store_rng = generator(seeds, "store", device)
     evaluator = Evaluator(c, seeds, agent)
     rec = Recorder(seeds, device)
 
-    obs = torch.as_tensor(envs.reset(env, envs.stream_seed(seeds, "env")), device=device)
+    obs = torch.as_tensor(envs.reset(env, stream_seed(seeds, "env")), device=device)
     autoreset = np.zeros(S, dtype=bool)  # (S,) this step only resets the sub-env
     episodes = torch.zeros(S, dtype=torch.long, device=device)  # (S,) finished episodes
     start = time.perf_counter()
@@ -84,20 +71,23 @@ def train(config: Config, seeds: list[int], progress: Progress | None = None) ->
                    torch.as_tensor(truncated_np, device=device), keep)
         rec.episode_step(step, reward_np, done_np, autoreset, eps)
 
-        # learn: only seeds holding a full batch move (memory clearing can empty a seed's)
+        # learn: only seeds holding a full batch move (memory clearing can empty a seed's);
+        # each gradient step also keeps up the 'none' and 'soft' targets
         if step > c.learning_starts and step % c.train_frequency == 0:
             ready = replay.count >= c.batch_size  # (S,)
             for _ in range(c.gradient_steps):
                 uniform = torch.rand(S, c.batch_size, generator=replay_rng, device=device)
                 rec.update(agent.update(replay.sample(uniform), ready))
 
-        # episode ends: count them, clear memory if asked, sync the target network
+        # episode ends: count them, clear memory if asked
         if done_np.any():
             ended = torch.as_tensor(done_np, device=device)
             episodes += ended.long()
             if c.clear_memory_each_episode:
                 replay.clear(ended)
-        agent.sync_target(step, episodes, done_np)
+
+        # sync target: the hard copies due after this env step
+        agent.sync_target(step=step, episodes=episodes, episode_ended=done_np)
 
         obs, autoreset = next_obs, done_np
 
@@ -111,7 +101,7 @@ def train(config: Config, seeds: list[int], progress: Progress | None = None) ->
 
     env.close()
     evaluator.close()
-    return rec.finish(c, wall_time_s=time.perf_counter() - start)
+    return rec.finish(wall_time_s=time.perf_counter() - start)
 
 
 class Evaluator:
@@ -125,7 +115,7 @@ class Evaluator:
     def run(self) -> np.ndarray:
         """Each seed's mean undiscounted return over its K greedy episodes, (S,)."""
         self.calls += 1
-        obs = envs.reset(self.env, envs.stream_seed(self.seeds, "eval", self.calls))
+        obs = envs.reset(self.env, stream_seed(self.seeds, "eval", self.calls))
         returns = np.zeros(self.S * self.K)  # (S*K,)
         finished = np.zeros(self.S * self.K, dtype=bool)  # (S*K,)
         device = self.agent.device

@@ -14,29 +14,30 @@ import sys
 
 import numpy as np
 
-from dqn import stats
-from dqn import study as studies
+from dqn import env_facts, studyfile
+from dqn.estimators import iqm, prob_improvement, prob_improvement_ci
+from dqn.scoring import run_scores
 from dqn.train import train
 
 
 def main(study_name: str, variant: str, seeds: int, steps: int, repeats: int,
          other: str | None = None) -> None:
-    s = studies.find(study_name)
+    s = studyfile.find(study_name)
     config = s.configs(steps=steps)[variant]
     other_config = s.configs(steps=steps)[other] if other else None
-    env = stats.ENVS[config.env_id]
+    env = env_facts.ENVS[config.env_id]
     for r in range(repeats):
         seed_list = list(range(1000 * (r + 1), 1000 * (r + 1) + seeds))
-        final = stats.run_scores(train(config, seed_list).evals.assign(variant=variant),
-                                 config.env_id)["final"].to_numpy()
+        final = run_scores(train(config, seed_list).evals.assign(variant=variant),
+                           config.env_id)["final"].to_numpy()
         line = (f"repeat {r}: seeds {seed_list[0]}..{seed_list[-1]}  final IQM "
-                f"{stats.iqm(final):.1f}  solved {np.mean(final >= env.threshold):.2f}  "
+                f"{iqm(final):.1f}  solved {np.mean(final >= env.threshold):.2f}  "
                 f"min {final.min():.1f}")
         if other_config is not None:
-            base = stats.run_scores(train(other_config, seed_list).evals.assign(variant=other),
-                                    config.env_id)["final"].to_numpy()
-            lo, hi = stats.prob_improvement_ci(final, base)
-            line += (f"  P({variant} > {other}) {stats.prob_improvement(final, base):.2f} "
+            base = run_scores(train(other_config, seed_list).evals.assign(variant=other),
+                              config.env_id)["final"].to_numpy()
+            lo, hi = prob_improvement_ci(final, base)
+            line += (f"  P({variant} > {other}) {prob_improvement(final, base):.2f} "
                      f"[{lo:.2f}, {hi:.2f}]")
         print(line, flush=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dqn.config import FIELDS, Config, ConfigError, defaults, field_docs, from_dict
+from dqn.config import FIELDS, Config, ConfigError, field_docs, from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_the_constructor_validates_too():
     with pytest.raises(ConfigError, match="key 'gamma'"):
         Config(gamma=2.0)
     with pytest.raises(ConfigError, match="key 'tau'"):
-        defaults().replace(tau=-1.0)
+        Config().replace(tau=-1.0)
 
 
 def test_batchnorm_needs_two_samples_but_batch_two_is_fine():
@@ -136,7 +136,7 @@ def test_every_field_has_a_one_line_docstring():
 
 
 def test_config_is_frozen():
-    c = defaults()
+    c = Config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.gamma = 0.5  # type: ignore[misc]
 
@@ -152,13 +152,15 @@ def _alternative(key: str, value):
         return (32,)
     if key == "device":
         return "cpu" if value != "cpu" else "auto"
+    if key == "env_id":
+        return "CartPole-v0" if value != "CartPole-v0" else "CartPole-v1"
     if hint is int:
         return value + 1
     return value * 0.5 if value else 1.0
 
 
 def test_hash_changes_with_every_field():
-    base = defaults()
+    base = Config()
     hashes = {base.hash()}
     for key in FIELDS:
         changed = base.replace(**{key: _alternative(key, getattr(base, key))})
@@ -169,12 +171,12 @@ def test_hash_changes_with_every_field():
 
 
 def test_hash_is_stable():
-    a, b = defaults(), from_dict({})
+    a, b = Config(), from_dict({})
     assert a.hash() == b.hash() == Config().hash()
     assert len(a.hash()) == 12
     # ints for floats and lists for tuples resolve to the same config
     assert Config(lr=1, hidden=[64, 64]).hash() == from_dict({"lr": 1.0}).hash()
-    assert defaults().replace(epsilon_decay=int(a.epsilon_decay)).hash() == a.hash()
+    assert Config().replace(epsilon_decay=int(a.epsilon_decay)).hash() == a.hash()
     # independent of the process (no str hashing salt in it)
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
     out = subprocess.run(

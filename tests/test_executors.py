@@ -18,23 +18,28 @@ import pytest
 from study_fixtures import tiny_study_text
 
 import dqn.train
-from dqn import executors
-from dqn import study as studies
+from dqn import executors, runner, store, studyfile
 from dqn.cli import main
-from dqn.executors import LocalExecutor, split_seeds
+from dqn.executors import LocalExecutor
+from dqn.units import seeds_label, split_seeds
 
 REAL_TRAIN = dqn.train.train  # before any test patches it
 TINY = tiny_study_text("A tiny study for executor tests.", 3)
 
 
-def tiny(tmp_path: Path, extra: str = "") -> studies.Study:
+def tiny(tmp_path: Path, extra: str = "") -> studyfile.StudyFile:
     path = tmp_path / "tiny.toml"
     path.write_text(extra + TINY)
-    return studies.load(path)
+    return studyfile.load(path)
 
 
 def csvs(out: Path) -> dict[str, bytes]:
-    return {t: (out / f"{t}.csv").read_bytes() for t in studies.TABLES}
+    return {t: (out / f"{t}.csv").read_bytes() for t in store.TABLES}
+
+
+def finished(out: Path, variant: str, config) -> bool:
+    """Whether the store records both seed chunks of `variant` (seeds 0-2 in chunks of 2)."""
+    return store.finished_chunks(out, variant, config, [0, 1, 2], 2) == {(0, 1), (2,)}
 
 
 def record_calls(monkeypatch) -> list[tuple[str, list[int]]]:
@@ -56,15 +61,15 @@ def test_split_seeds_makes_consecutive_chunks() -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="seed_chunk"):
             split_seeds([0, 1], bad)
-    assert executors.seeds_label((4, 5, 6)) == "4-6"
-    assert executors.seeds_label((7,)) == "7"
-    assert executors.seeds_label((1, 3)) == "1,3"
+    assert seeds_label((4, 5, 6)) == "4-6"
+    assert seeds_label((7,)) == "7"
+    assert seeds_label((1, 3)) == "1,3"
 
 
 @pytest.mark.parametrize("value", ["0", "-2", '"2"', "true", "1.5"])
 def test_bad_seed_chunk_in_a_study_file_names_file_key_and_value(tmp_path: Path,
                                                                  value: str) -> None:
-    with pytest.raises(studies.StudyError) as err:
+    with pytest.raises(studyfile.StudyError) as err:
         tiny(tmp_path, f"seed_chunk = {value}\n")
     msg = str(err.value)
     assert "tiny.toml" in msg and "'seed_chunk'" in msg
@@ -74,7 +79,7 @@ def test_chunked_run_trains_and_records_each_chunk(tmp_path: Path, monkeypatch) 
     s = tiny(tmp_path, "seed_chunk = 2\n")
     assert s.seed_chunk == 2
     calls = record_calls(monkeypatch)
-    out = studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    out = runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
     assert calls == [("hard_steps", [0, 1]), ("hard_steps", [2]),
                      ("none", [0, 1]), ("none", [2])]
     run = json.loads((out / "run.json").read_text())
@@ -84,7 +89,7 @@ def test_chunked_run_trains_and_records_each_chunk(tmp_path: Path, monkeypatch) 
         assert {"device", "host", "versions", "wall_time_s", "seed_steps_per_s",
                 "diverged_seeds"} <= set(meta["chunks"][0])
     # a chunk's rows are exactly what train() gives for that chunk's seeds alone
-    alone = dqn.train.train(studies.load(s.path).configs()["no_target"], [2]).evals
+    alone = dqn.train.train(studyfile.load(s.path).configs()["no_target"], [2]).evals
     mine = pd.read_csv(out / "evals.csv")
     mine = mine[(mine["variant"] == "no_target") & (mine["seed"] == 2)]
     pd.testing.assert_frame_equal(mine.drop(columns=["study", "variant"]).reset_index(drop=True),
@@ -93,7 +98,7 @@ def test_chunked_run_trains_and_records_each_chunk(tmp_path: Path, monkeypatch) 
 
 def test_default_run_is_one_chunk_per_variant(tmp_path: Path, monkeypatch) -> None:
     calls = record_calls(monkeypatch)
-    out = studies.run(tiny(tmp_path), out_dir=tmp_path / "r", figures=False, progress=False)
+    out = runner.run(tiny(tmp_path), out_dir=tmp_path / "r", figures=False, progress=False)
     assert calls == [("hard_steps", [0, 1, 2]), ("none", [0, 1, 2])]
     for meta in json.loads((out / "run.json").read_text())["variants"].values():
         assert meta["seed_chunk"] == 3 and [ch["seeds"] for ch in meta["chunks"]] == [[0, 1, 2]]
@@ -103,9 +108,9 @@ def test_default_run_is_one_chunk_per_variant(tmp_path: Path, monkeypatch) -> No
 def test_chunking_changes_numbers_and_equal_chunking_repeats_them(tmp_path: Path) -> None:
     """The README's reproducibility note: streams derive from the chunk's seed list."""
     s, kw = tiny(tmp_path), {"figures": False, "progress": False, "variants": ["baseline"]}
-    one = studies.run(s, out_dir=tmp_path / "one", **kw)
-    per_seed = studies.run(s, out_dir=tmp_path / "per_seed", seed_chunk=1, **kw)
-    again = studies.run(s, out_dir=tmp_path / "again", seed_chunk=1, **kw)
+    one = runner.run(s, out_dir=tmp_path / "one", **kw)
+    per_seed = runner.run(s, out_dir=tmp_path / "per_seed", seed_chunk=1, **kw)
+    again = runner.run(s, out_dir=tmp_path / "again", seed_chunk=1, **kw)
     assert csvs(per_seed) == csvs(again)
     assert csvs(per_seed)["episodes"] != csvs(one)["episodes"]
 
@@ -113,7 +118,7 @@ def test_chunking_changes_numbers_and_equal_chunking_repeats_them(tmp_path: Path
 def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
                                                                 monkeypatch) -> None:
     s = tiny(tmp_path, "seed_chunk = 2\n")
-    whole = studies.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
+    whole = runner.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
 
     real = dqn.train.train
 
@@ -124,7 +129,7 @@ def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
 
     monkeypatch.setattr(dqn.train, "train", crash_in_last_chunk)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+        runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     partial = tmp_path / "resumed" / "tiny"
     evals = pd.read_csv(partial / "evals.csv")
     assert set(zip(evals["variant"], evals["seed"], strict=True)) == {
@@ -133,26 +138,26 @@ def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
     assert [ch["seeds"] for ch in meta["chunks"]] == [[0, 1]]
     assert not list(partial.glob(".*.tmp"))
     config = s.configs()["no_target"]
-    assert not studies.is_finished(partial, "no_target", config, [0, 1, 2], 2)
+    assert not finished(partial, "no_target", config)
 
     calls = record_calls(monkeypatch)
-    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     assert calls == [("none", [2])]
-    assert studies.is_finished(partial, "no_target", config, [0, 1, 2], 2)
+    assert finished(partial, "no_target", config)
     assert csvs(partial) == csvs(whole)
     calls.clear()
-    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     assert calls == []
 
 
 def test_changed_seed_chunk_retrains_and_replaces_the_variant(tmp_path: Path,
                                                               monkeypatch) -> None:
     s, kw = tiny(tmp_path), {"figures": False, "progress": False, "variants": ["baseline"]}
-    studies.run(s, out_dir=tmp_path / "r", **kw)
+    runner.run(s, out_dir=tmp_path / "r", **kw)
     calls = record_calls(monkeypatch)
-    out = studies.run(s, out_dir=tmp_path / "r", seed_chunk=2, **kw)
+    out = runner.run(s, out_dir=tmp_path / "r", seed_chunk=2, **kw)
     assert len(calls) == 2  # every chunk: the chunking changes the numbers
-    fresh = studies.run(s, out_dir=tmp_path / "fresh", seed_chunk=2, **kw)
+    fresh = runner.run(s, out_dir=tmp_path / "fresh", seed_chunk=2, **kw)
     assert csvs(out) == csvs(fresh)
     run = json.loads((out / "run.json").read_text())
     assert all(m["seed_chunk"] == 2 for m in run["variants"].values())
@@ -166,22 +171,22 @@ def test_files_do_not_depend_on_the_order_units_finish(tmp_path: Path) -> None:
             return super().run(list(units)[::-1], on_done, label=label, progress=progress)
 
     s = tiny(tmp_path, "seed_chunk = 2\n")
-    ordered = studies.run(s, out_dir=tmp_path / "a", figures=False, progress=False)
-    backwards = studies.run(s, out_dir=tmp_path / "b", figures=False, progress=False,
-                            executor=Reversed())
+    ordered = runner.run(s, out_dir=tmp_path / "a", figures=False, progress=False)
+    backwards = runner.run(s, out_dir=tmp_path / "b", figures=False, progress=False,
+                           executor=Reversed())
     assert csvs(ordered) == csvs(backwards)
 
 
 def test_run_json_from_before_chunking_still_counts_as_finished(tmp_path: Path,
                                                                 monkeypatch) -> None:
     s = tiny(tmp_path)
-    out = studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    out = runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
     run = json.loads((out / "run.json").read_text())
     for meta in run["variants"].values():  # the format written before seed chunks existed
         del meta["chunks"], meta["seed_chunk"]
     (out / "run.json").write_text(json.dumps(run))
     monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
-    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
 
 
 class _FailingExecutor(LocalExecutor):
@@ -201,8 +206,8 @@ class _FailingExecutor(LocalExecutor):
 def test_failed_units_are_named_and_the_rest_is_written(tmp_path: Path, monkeypatch,
                                                         capsys) -> None:
     tiny(tmp_path, "seed_chunk = 2\n")
-    monkeypatch.setattr(studies, "STUDIES_DIR", tmp_path)
-    monkeypatch.setattr(executors, "make_executor",
+    monkeypatch.setattr(studyfile, "STUDIES_DIR", tmp_path)
+    monkeypatch.setattr(runner, "make_executor",
                         lambda *a, **k: _FailingExecutor("no_target[seeds 0-1]"))
     code = main(["study", "tiny", "--out", str(tmp_path / "r"), "--no-figures"])
     assert code == 1
@@ -213,7 +218,7 @@ def test_failed_units_are_named_and_the_rest_is_written(tmp_path: Path, monkeypa
         ("baseline", 0), ("baseline", 1), ("baseline", 2), ("no_target", 2)}
     # the re-run trains just the failed unit
     calls = record_calls(monkeypatch)
-    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: LocalExecutor())
+    monkeypatch.setattr(runner, "make_executor", lambda *a, **k: LocalExecutor())
     assert main(["study", "tiny", "--out", str(tmp_path / "r"), "--no-figures"]) == 0
     assert calls == [("none", [0, 1])]
 
@@ -246,9 +251,9 @@ def test_local_run_never_imports_ray(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from dqn import study as studies
+        from dqn import studyfile
         from dqn.cli import main
-        studies.STUDIES_DIR = Path({str(tmp_path)!r})
+        studyfile.STUDIES_DIR = Path({str(tmp_path)!r})
         code = main(["study", "tiny", "--seed-chunk", "2", "--variants", "baseline",
                      "--no-figures", "--out", {str(tmp_path / "r")!r}])
         assert code == 0, code

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from analysis_fixtures import make_study
 
-from dqn import study as studies
-from dqn.expectations import Expectation, check, declared
+from dqn import runner, studyfile
+from dqn.expectations import Expectation, check
 
 BASE = """
 question = "Checker test."
@@ -35,10 +35,10 @@ lr = 0.0
 """
 
 
-def write(tmp_path: Path, text: str) -> studies.Study:
+def write(tmp_path: Path, text: str) -> studyfile.StudyFile:
     path = tmp_path / "check.toml"
     path.write_text(text)
-    return studies.load(path)
+    return studyfile.load(path)
 
 
 @pytest.mark.parametrize("extra, needles", [
@@ -50,7 +50,7 @@ def write(tmp_path: Path, text: str) -> studies.Study:
     ("[fast]\nsteps = 100\n", ["learning_starts", "[fast] steps = 100"]),
 ])
 def test_bad_expectations_are_rejected(tmp_path: Path, extra: str, needles: list[str]) -> None:
-    with pytest.raises(studies.StudyError) as err:
+    with pytest.raises(studyfile.StudyError) as err:
         write(tmp_path, BASE + extra)
     for needle in needles:
         assert needle in str(err.value)
@@ -60,7 +60,7 @@ def test_bad_expectations_are_rejected(tmp_path: Path, extra: str, needles: list
 def test_declared_expectations_have_tiers(tmp_path: Path) -> None:
     s = write(tmp_path, BASE + "[expect.broken]\nworse_than = 'baseline'\n"
               "[fast]\nseeds = 2\nsteps = 1000\n[fast.expect.baseline]\nmin_final_iqm = 9\n")
-    fast, full = declared(s)
+    fast, full = s.expectations()
     assert (fast.tier, fast.seeds, fast.steps, fast.variants()) == ("fast", 2, 1000, ["baseline"])
     assert (full.tier, full.seeds, full.steps, full.variants()) == (
         "full", 3, None, ["broken", "baseline"])
@@ -88,7 +88,7 @@ def test_broken_agent_fails_the_check_with_a_readable_message(tmp_path: Path) ->
     """A correct agent clears a 100-return bar after 4,000 steps (measured: every seed's
     greedy return was 150-250 by 5,000 steps); with lr 0 it never learns and must fail."""
     s = write(tmp_path, BASE)
-    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
     good = check(Expectation("check", "fast", "baseline", "min_final_iqm", 100, 3, None),
                  tmp_path / "r" / "check")
     bad = check(Expectation("check", "fast", "broken", "min_final_iqm", 100, 3, None),

@@ -8,7 +8,10 @@ import matplotlib.pyplot as plt
 import pytest
 from analysis_fixtures import make_study
 
-from dqn import plots, stats
+from dqn import env_facts, plots
+from dqn import figure_style as fs
+from dqn.results import StudyResults
+from dqn.results import load as load_results
 
 PNGS = [f"{name}.png" for name in plots.FIGURES]
 
@@ -48,10 +51,10 @@ def test_missing_diagnostics_and_run_json_still_draw_the_rest(tmp_path, capsys):
 
 
 def test_variant_colours_baseline_black_and_stable():
-    c = plots.variant_colours(["base", "a", "b"], "base")
-    assert c["base"] == plots.BASELINE_COLOUR
+    c = fs.variant_colours(["base", "a", "b"], "base")
+    assert c["base"] == fs.BASELINE_COLOUR
     assert len(set(c.values())) == 3
-    assert plots.variant_colours(["base", "a", "b"], "base") == c
+    assert fs.variant_colours(["base", "a", "b"], "base") == c
 
 
 MIXED = {"baseline": "CartPole-v1", "v0": "CartPole-v0", "no_target": "CartPole-v0"}
@@ -67,9 +70,9 @@ def test_mixed_env_study_draws_every_figure_reproducibly(tmp_path):
     assert {name: (d / name).read_bytes() for name in first} == first
 
 
-def _lines(study: stats.Study, **kw) -> list[tuple[float, str]]:
+def _lines(study: StudyResults, **kw) -> list[tuple[float, str]]:
     fig, ax = plt.subplots()
-    plots._threshold_line(ax, study, **kw)
+    fs.threshold_line(ax, study, **kw)
     out = [(float(line.get_ydata()[0]), line.get_label()) for line in ax.lines]
     plt.close(fig)
     return out
@@ -80,33 +83,34 @@ def test_mixed_env_curves_are_normalised_with_a_threshold_line_per_env(tmp_path)
     d = make_study(tmp_path, name="env_version", variants=("baseline", "v0"),
                    env_id={"baseline": "CartPole-v1", "v0": "CartPole-v0"},
                    flat={"baseline": 475, "v0": 200}, seeds=2, evals=3)
-    study = stats.load_study(d)
-    shown = plots._on_common_scale(study)
+    study = load_results(d)
+    shown = fs.on_common_scale(study)
     assert shown.evals.groupby("variant")["return"].unique().to_dict() == {
         "baseline": [0.95], "v0": [1.0]}
     assert study.evals["return"].max() == 475  # the loaded study is left as it was
-    assert plots._eval_label(study) == "greedy return, normalised to [0, 1] per environment"
+    assert fs.eval_label(study) == "greedy return, normalised to [0, 1] per environment"
     # 475/500 = 0.95 and 195/200 = 0.975 differ: both lines, and the caption says so
     assert _lines(study) == [(0.95, "CartPole-v1 solved (475 = 0.95)"),
                              (0.975, "CartPole-v0 solved (195 = 0.975)")]
     assert "they differ: CartPole-v1 475 = 0.95, CartPole-v0 195 = 0.975" in \
-        plots._threshold_caption(study)
+        fs.threshold_caption(study)
     assert _lines(study, variants=["v0"]) == [(0.975, "solved threshold (0.975 normalised)")]
     assert plots.make_figures(d, n_resamples=50)
 
 
 def test_mixed_env_thresholds_that_coincide_draw_one_line(tmp_path, monkeypatch):
-    monkeypatch.setitem(stats.ENVS, "CartPole-v0", stats.EnvSpec(0.0, 200.0, 190.0))
+    monkeypatch.setitem(env_facts.ENVS, "CartPole-v0",
+                        env_facts.EnvFacts("CartPole-v0", 200, 190.0, 0.0, 200.0))
     d = make_study(tmp_path, variants=("baseline", "v0"), seeds=2, evals=3,
                    env_id={"baseline": "CartPole-v1", "v0": "CartPole-v0"})
-    study = stats.load_study(d)
+    study = load_results(d)
     assert _lines(study) == [(0.95, "solved threshold (0.95 normalised)")]
     assert "0.95 on the normalised scale in every environment" in \
-        plots._threshold_caption(study)
+        fs.threshold_caption(study)
 
 
 def test_single_env_study_is_drawn_in_raw_returns(tmp_path):
-    study = stats.load_study(make_study(tmp_path, seeds=2, evals=3))
-    assert plots._on_common_scale(study) is study
-    assert plots._eval_label(study) == "greedy return"
+    study = load_results(make_study(tmp_path, seeds=2, evals=3))
+    assert fs.on_common_scale(study) is study
+    assert fs.eval_label(study) == "greedy return"
     assert _lines(study) == [(475.0, "solved threshold (475)")]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import dqn.agent
 import dqn.train
 from dqn.agent import Agent
 from dqn.config import from_dict
@@ -66,7 +67,7 @@ def copied_seeds(agent: Agent, step: int, episodes: list[int], ended: list[bool]
     """Move the online params, sync, and report which seeds' targets now equal them."""
     with torch.no_grad():
         agent.params.add_(float(step))
-    agent.sync_target(step, torch.tensor(episodes), np.array(ended))
+    agent.sync_target(step=step, episodes=torch.tensor(episodes), episode_ended=np.array(ended))
     return [s for s in range(S) if torch.equal(agent.target_params[s], agent.params[s])]
 
 
@@ -124,21 +125,24 @@ def test_soft_target_moves_after_every_update_only():
 # the same rules inside a real training run ---------------------------------------------------
 
 def _recording_run(monkeypatch, target: str, period: int, seeds: list[int]):
-    """Train briefly, recording every hard copy with the step and the episode counts it saw."""
+    """Train briefly, recording every env-step sync with the step and the episode counts it
+    saw, and every hard copy (a Polyak update with tau 1) with the step and its seed mask."""
     calls: list[tuple[int, list[int], list[bool]]] = []
     copies: list[tuple[int, list[bool]]] = []
-    sync, hard_copy = Agent.sync_target, Agent.hard_copy
+    sync, real_polyak = Agent.sync_target, dqn.agent.polyak
 
-    def spy_sync(self, step, episodes, episode_ended):
-        calls.append((step, episodes.tolist(), episode_ended.tolist()))
-        sync(self, step, episodes, episode_ended)
+    def spy_sync(self, **kw):
+        if "step" in kw:  # after an env step (not after a gradient step)
+            calls.append((kw["step"], kw["episodes"].tolist(), kw["episode_ended"].tolist()))
+        sync(self, **kw)
 
-    def spy_copy(self, mask):
-        copies.append((calls[-1][0], mask.tolist()))
-        hard_copy(self, mask)
+    def spy_polyak(target, online, tau, due):
+        if tau == 1.0 and target.shape[1] > 0:  # the params' copy (not the empty BN stats')
+            copies.append((calls[-1][0], due.tolist()))
+        return real_polyak(target, online, tau, due)
 
     monkeypatch.setattr(Agent, "sync_target", spy_sync)
-    monkeypatch.setattr(Agent, "hard_copy", spy_copy)
+    monkeypatch.setattr(dqn.agent, "polyak", spy_polyak)
     config = from_dict({"total_steps": 240, "learning_starts": 100, "batch_size": 16,
                         "buffer_size": 240, "hidden": [16], "device": "cpu", "target": target,
                         "target_period": period, "eval_every": 240, "eval_episodes": 1,

@@ -13,6 +13,7 @@ from dqn.agent import Agent
 from dqn.config import from_dict
 from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
 from dqn.replay import Replay
+from dqn.seeding import stream_seed
 from dqn.train import train
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -170,14 +171,14 @@ def test_evaluation_counts_each_greedy_episode_once():
     its sub-env does after the autoreset must not count."""
     seeds, K = [0, 1], 3
     config = from_dict({**TINY, "eval_episodes": K})
-    agent = Agent(config, 4, 2, [envs.stream_seed(s, "init") for s in seeds],
+    agent = Agent(config, 4, 2, [stream_seed(s, "init") for s in seeds],
                   torch.device("cpu"))
     evaluator = dqn.train.Evaluator(config, seeds, agent)
     returns = evaluator.run()
     evaluator.close()
 
     env = envs.make_vec_env("CartPole-v1", len(seeds) * K)
-    obs = envs.reset(env, envs.stream_seed(seeds, "eval", 1))  # the first evaluation's seed
+    obs = envs.reset(env, stream_seed(seeds, "eval", 1))  # the first evaluation's seed
     first_end = np.zeros(len(seeds) * K)
     for t in range(1, 501):
         x = torch.as_tensor(obs).view(len(seeds), K, -1)

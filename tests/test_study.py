@@ -11,7 +11,7 @@ import pytest
 from study_fixtures import tiny_study_text
 
 import dqn.train
-from dqn import study as studies
+from dqn import provenance, runner, store, studyfile
 from dqn.cli import main
 from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
 
@@ -29,9 +29,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-@pytest.mark.parametrize("path", sorted(studies.STUDIES_DIR.glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(studyfile.STUDIES_DIR.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_study_file_parses_and_validates(path: Path) -> None:
-    s = studies.load(path)
+    s = studyfile.load(path)
     assert s.question and s.seeds > 0 and s.baseline in s.variants
     assert set(s.configs()) == set(s.variants)
 
@@ -39,12 +39,12 @@ def test_every_study_file_parses_and_validates(path: Path) -> None:
 def test_required_studies_exist() -> None:
     required = {"baseline", "no_target", "batchnorm", "terminal_masking", "memory_clearing",
                 "reward_scaling", "gamma"}
-    assert required <= set(studies.available())
+    assert required <= set(studyfile.available())
 
 
 def test_quick_run_writes_documented_tables(tmp_path: Path) -> None:
-    s = studies.load(write_study(tmp_path))
-    out = studies.run(s, out_dir=tmp_path / "results", figures=False, progress=False)
+    s = studyfile.load(write_study(tmp_path))
+    out = runner.run(s, out_dir=tmp_path / "results", figures=False, progress=False)
     columns = {"episodes": EPISODE_COLUMNS, "evals": EVAL_COLUMNS,
                "diagnostics": DIAGNOSTIC_COLUMNS}
     for table, cols in columns.items():
@@ -63,14 +63,14 @@ def test_quick_run_writes_documented_tables(tmp_path: Path) -> None:
 
 
 def test_quick_flag_shrinks_any_study() -> None:
-    configs = studies.find("gamma").configs(quick=True)
-    assert all(c.total_steps == studies.QUICK["total_steps"] for c in configs.values())
+    configs = studyfile.find("gamma").configs(quick=True)
+    assert all(c.total_steps == studyfile.QUICK["total_steps"] for c in configs.values())
     assert {c.gamma for c in configs.values()} == {0.9, 0.99, 0.995, 1.0}
 
 
 def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> None:
-    s = studies.load(write_study(tmp_path))
-    whole = studies.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
+    s = studyfile.load(write_study(tmp_path))
+    whole = runner.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
 
     real_train = dqn.train.train
     trained: list[str] = []
@@ -83,7 +83,7 @@ def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> 
 
     monkeypatch.setattr(dqn.train, "train", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+        runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     partial = tmp_path / "resumed" / "tiny"
     assert set(pd.read_csv(partial / "evals.csv")["variant"]) == {"baseline"}
     assert not list(partial.glob(".*.tmp"))
@@ -94,26 +94,26 @@ def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> 
 
     trained.clear()
     monkeypatch.setattr(dqn.train, "train", record)
-    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
+    runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     assert trained == ["none"]  # baseline was skipped
-    for table in studies.TABLES:
+    for table in store.TABLES:
         pd.testing.assert_frame_equal(pd.read_csv(partial / f"{table}.csv"),
                                       pd.read_csv(whole / f"{table}.csv"))
 
     trained.clear()
-    studies.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False, force=True)
+    runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False, force=True)
     assert trained == ["hard_steps", "none"]
 
 
 def test_changed_config_is_not_skipped(tmp_path: Path, monkeypatch) -> None:
-    s = studies.load(write_study(tmp_path))
-    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"])
+    s = studyfile.load(write_study(tmp_path))
+    runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"])
     calls = []
     real_train = dqn.train.train
     monkeypatch.setattr(dqn.train, "train",
                         lambda c, seeds, progress=None: calls.append(c) or real_train(c, seeds))
-    studies.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"],
-                steps=200)
+    runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"],
+               steps=200)
     assert len(calls) == 1 and calls[0].total_steps == 200
 
 
@@ -141,8 +141,8 @@ def test_bad_study_files_are_rejected_before_training(tmp_path: Path, case: str,
     (results / "tiny" / "evals.csv").write_text("untouched\n")
     before = snapshot(results)
     monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(studies.StudyError) as err:
-        studies.run(studies.load(write_study(tmp_path, text)), out_dir=results)
+    with pytest.raises(studyfile.StudyError) as err:
+        runner.run(studyfile.load(write_study(tmp_path, text)), out_dir=results)
     for needle in needles:
         assert needle in str(err.value)
     assert snapshot(results) == before
@@ -182,9 +182,9 @@ def test_provenance_is_dirty_only_for_changes_to_what_computes_results(tmp_path:
     git("init", "-q")
     git("add", ".")
     git("commit", "-qm", "one")
-    monkeypatch.setattr(studies, "ROOT", tmp_path)
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
     (tmp_path / "results/s/run.json").write_text("v2\n")  # a re-run of tracked results
     (tmp_path / "README.md").write_text("v2\n")
-    assert not studies.git_commit().endswith("-dirty")
+    assert not provenance.git_commit().endswith("-dirty")
     (tmp_path / "dqn/agent.py").write_text("v2\n")
-    assert studies.git_commit().endswith("-dirty")
+    assert provenance.git_commit().endswith("-dirty")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dqn.agent import Agent, bootstrap_mask, td_loss, td_target
+from dqn.agent import Agent, bootstrap_mask, polyak, td_loss, td_target
 from dqn.config import from_dict
 from dqn.networks import q_values
 
@@ -141,12 +142,18 @@ def test_target_none_values_next_state_with_current_online_params():
         out = agent.update(self_consistent_batch(agent, seed=t), ALL)
         torch.testing.assert_close(out.loss, torch.zeros(S), rtol=0, atol=1e-7)
         torch.testing.assert_close(out.td_abs, torch.zeros(S), rtol=0, atol=1e-7)
-    before, _ = agent._target_network()
-    before = before.clone()
+    before = agent.target_params.clone()
     agent.update(random_batch(seed=9), ALL)
-    after, _ = agent._target_network()
-    assert not torch.equal(after, before)
-    assert torch.equal(after, agent.params.detach())
+    assert not torch.equal(agent.target_params, before)
+    assert torch.equal(agent.target_params, agent.params.detach())
+
+
+def copy_now(agent: Agent, ended: list[bool] | None = None) -> None:
+    """The env-step event at which a hard target copies (all seeds, or those `ended`)."""
+    ended = [True] * S if ended is None else ended
+    period = agent.config.target_period
+    agent.sync_target(step=period, episodes=torch.full((S,), period),
+                      episode_ended=np.array(ended))
 
 
 @pytest.mark.parametrize("target", ["hard_steps", "hard_episodes"])
@@ -157,19 +164,19 @@ def test_hard_target_is_used_for_next_state_until_copied(target):
     assert torch.equal(agent.target_params, init)
     out = agent.update(self_consistent_batch(agent, seed=2), ALL)
     assert (out.td_abs > 1e-4).all()  # valued by the stale target, not by the online net
-    agent.hard_copy(ALL)
+    copy_now(agent)
     out = agent.update(self_consistent_batch(agent, seed=3), ALL)
     torch.testing.assert_close(out.loss, torch.zeros(S), rtol=0, atol=1e-7)
 
 
 def test_hard_copy_copies_params_and_bn_stats_for_masked_seeds_only():
-    agent = make_agent(target="hard_steps", batchnorm=True)
+    agent = make_agent(target="hard_episodes", batchnorm=True)
     for t in range(3):
         agent.update(random_batch(seed=t), ALL)
     old_tp, old_ts = agent.target_params.clone(), agent.target_stats.clone()
     assert not torch.equal(agent.stats, old_ts)  # the updates moved the running stats
     mask = torch.tensor([True, False, True])
-    agent.hard_copy(mask)
+    copy_now(agent, ended=mask.tolist())
     for s in range(S):
         expect_p = agent.params[s].detach() if mask[s] else old_tp[s]
         expect_s = agent.stats[s] if mask[s] else old_ts[s]
@@ -198,6 +205,19 @@ def test_soft_update_is_polyak_average_after_each_update(tau):
             torch.testing.assert_close(agent.target_params[s], exp_p)
             torch.testing.assert_close(agent.target_stats[s], exp_s)
         assert not torch.equal(agent.target_params[0], tp[0])
+
+
+def test_polyak_by_hand():
+    target = torch.tensor([[0.0, 4.0], [1.0, 1.0], [2.0, -2.0]])  # (S=3, 2)
+    online = torch.tensor([[2.0, 0.0], [3.0, 5.0], [np.inf, np.nan]])
+    due = torch.tensor([True, False, True])
+    # 0.25 * online + 0.75 * target on rows 0 and 2; row 1 untouched
+    out = polyak(target, online, 0.25, due)
+    torch.testing.assert_close(out[:2], torch.tensor([[0.5, 3.0], [1.0, 1.0]]))
+    # tau = 1 is an exact copy, non-finite values included (a diverged seed stays diverged)
+    out = polyak(target, online, 1.0, due)
+    assert torch.equal(out[:2], torch.tensor([[2.0, 0.0], [1.0, 1.0]]))
+    assert out[2, 0] == np.inf and torch.isnan(out[2, 1])
 
 
 def test_double_dqn_picks_with_online_and_values_with_target():

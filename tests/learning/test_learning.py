@@ -3,7 +3,7 @@
 Fast-tier expectations (`[fast.expect.*]`) carry the `learning` marker and run in `make test`;
 full-tier ones (`[expect.*]`) also carry `regress` and run in `make regress` at the study's
 full seed count. Every test trains with the current code in a temporary directory (never the
-committed results), then scores with dqn.stats; a failure names the value, its CI, the
+committed results), then scores with dqn.scoring; a failure names the value, its CI, the
 threshold, the seeds, the steps and where the CSVs were kept.
 
 The fast tier (CI) holds two claims, each calibrated on disjoint seed sets with
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from dqn import study as studies
-from dqn.expectations import Expectation, check, declared
+from dqn import runner, studyfile
+from dqn.expectations import Expectation, check
 
-ALL = [e for path in studies.available().values() for e in declared(studies.load(path))]
+ALL = [e for path in studyfile.available().values() for e in studyfile.load(path).expectations()]
 
 
 def _param(e: Expectation):
@@ -41,8 +41,8 @@ def trained(tmp_path_factory):
         key = (exp.study, exp.tier)
         if key not in roots:
             roots[key] = tmp_path_factory.mktemp(f"{exp.study}-{exp.tier}")
-        studies.run(studies.find(exp.study), out_dir=roots[key], seeds=exp.seeds,
-                    steps=exp.steps, variants=exp.variants(), figures=False, progress=False)
+        runner.run(studyfile.find(exp.study), out_dir=roots[key], seeds=exp.seeds,
+                   steps=exp.steps, variants=exp.variants(), figures=False, progress=False)
         return roots[key] / exp.study
 
     return train_for

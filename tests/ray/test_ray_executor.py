@@ -20,8 +20,7 @@ import pytest
 from study_fixtures import tiny_study_text
 
 import dqn.train
-from dqn import executors
-from dqn import study as studies
+from dqn import executors, ray_executor, runner, store, studyfile
 from dqn.cli import main
 
 pytestmark = pytest.mark.ray
@@ -69,13 +68,13 @@ def study_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_csvs(study_file, tmp_path_factory) -> dict[str, pd.DataFrame]:
     """The local executor's results for the tiny study: what Ray must reproduce."""
-    out = studies.run(studies.load(study_file), out_dir=tmp_path_factory.mktemp("local"),
-                      figures=False, progress=False)
+    out = runner.run(studyfile.load(study_file), out_dir=tmp_path_factory.mktemp("local"),
+                     figures=False, progress=False)
     return read_csvs(out)
 
 
 def read_csvs(out: Path) -> dict[str, pd.DataFrame]:
-    return {t: pd.read_csv(out / f"{t}.csv") for t in studies.TABLES}
+    return {t: pd.read_csv(out / f"{t}.csv") for t in store.TABLES}
 
 
 def rows_of(frames: dict[str, pd.DataFrame], keep) -> dict[str, pd.DataFrame]:
@@ -120,30 +119,30 @@ def test_ray_executor_gives_the_local_executors_csvs(cluster, study_file, local_
                                                      tmp_path, monkeypatch, capsys) -> None:
     notes = tmp_path / "nodes"
     notes.mkdir()
-    real_make = executors.make_executor
+    real_make = runner.make_executor
 
     def make(*args, **kwargs):
         ex = real_make(*args, **kwargs)
         ex.train_fn = functools.partial(train_and_note_node, str(notes))
         return ex
 
-    monkeypatch.setattr(studies, "STUDIES_DIR", study_file.parent)
-    monkeypatch.setattr(executors, "make_executor", make)
+    monkeypatch.setattr(studyfile, "STUDIES_DIR", study_file.parent)
+    monkeypatch.setattr(runner, "make_executor", make)
     code = main(["study", "tiny", "--executor", "ray", "--address", cluster.address,
                  "--out", str(tmp_path / "r"), "--no-figures"])
     assert code == 0, capsys.readouterr().err
     got = read_csvs(tmp_path / "r" / "tiny")
-    for table in studies.TABLES:
+    for table in store.TABLES:
         pd.testing.assert_frame_equal(got[table], local_csvs[table])
     # one CPU per node and four units submitted at once: both nodes train
     assert len(list(notes.iterdir())) == 2
-    run = studies.read_run(tmp_path / "r" / "tiny")
+    run = store.read_run(tmp_path / "r" / "tiny")
     assert [[c["seeds"] for c in m["chunks"]] for m in run["variants"].values()] == [
         [[0, 1], [2, 3]], [[0, 1], [2, 3]]]
 
     # resume: everything is finished, nothing is submitted
-    monkeypatch.setattr(executors, "make_executor", real_make)
-    monkeypatch.setattr(executors.RayExecutor, "_run",
+    monkeypatch.setattr(runner, "make_executor", real_make)
+    monkeypatch.setattr(ray_executor.RayExecutor, "_run",
                         lambda *a, **k: pytest.fail("submitted units"))
     assert main(["study", "tiny", "--executor", "ray", "--address", cluster.address,
                  "--out", str(tmp_path / "r"), "--no-figures"]) == 0
@@ -152,13 +151,13 @@ def test_ray_executor_gives_the_local_executors_csvs(cluster, study_file, local_
 def test_a_killed_worker_is_retried_and_the_study_completes(cluster, study_file, local_csvs,
                                                             tmp_path) -> None:
     marker = tmp_path / "died-once"
-    ex = executors.RayExecutor(max_retries=1,
-                               train_fn=functools.partial(die_once, str(marker)))
-    out = studies.run(studies.load(study_file), out_dir=tmp_path / "r", executor=ex,
-                      figures=False, progress=False)
+    ex = ray_executor.RayExecutor(max_retries=1,
+                                  train_fn=functools.partial(die_once, str(marker)))
+    out = runner.run(studyfile.load(study_file), out_dir=tmp_path / "r", executor=ex,
+                     figures=False, progress=False)
     assert marker.exists()  # the first attempt really died
     got = read_csvs(out)
-    for table in studies.TABLES:
+    for table in store.TABLES:
         pd.testing.assert_frame_equal(got[table], local_csvs[table])
 
 
@@ -166,10 +165,10 @@ def test_a_unit_that_always_fails_is_named_and_the_rest_is_written(
         cluster, study_file, local_csvs, tmp_path, monkeypatch, capsys) -> None:
     attempts = tmp_path / "attempts"
     attempts.mkdir()
-    ex = executors.RayExecutor(max_retries=2,
-                               train_fn=functools.partial(always_fail, str(attempts)))
-    monkeypatch.setattr(studies, "STUDIES_DIR", study_file.parent)
-    monkeypatch.setattr(executors, "make_executor", lambda *a, **k: ex)
+    ex = ray_executor.RayExecutor(max_retries=2,
+                                  train_fn=functools.partial(always_fail, str(attempts)))
+    monkeypatch.setattr(studyfile, "STUDIES_DIR", study_file.parent)
+    monkeypatch.setattr(runner, "make_executor", lambda *a, **k: ex)
     code = main(["study", "tiny", "--executor", "ray", "--out", str(tmp_path / "r")])
     assert code == 1
     err = capsys.readouterr().err
@@ -181,9 +180,9 @@ def test_a_unit_that_always_fails_is_named_and_the_rest_is_written(
     def not_failed(df):
         return ~((df["variant"] == "no_target") & df["seed"].isin([0, 1]))
     expected = rows_of(local_csvs, not_failed)
-    for table in studies.TABLES:
+    for table in store.TABLES:
         pd.testing.assert_frame_equal(got[table], expected[table])
-    run = studies.read_run(tmp_path / "r" / "tiny")
+    run = store.read_run(tmp_path / "r" / "tiny")
     assert [c["seeds"] for c in run["variants"]["no_target"]["chunks"]] == [[2, 3]]
 
 
@@ -192,21 +191,21 @@ def test_ctrl_c_cancels_outstanding_units_and_keeps_finished_ones(cluster, study
                                                                   monkeypatch) -> None:
     import ray
 
-    real_write = studies.write_unit
+    real_write = runner.write_unit
 
     def write_then_ctrl_c(*args, **kwargs):
         real_write(*args, **kwargs)
         signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C on the driver
 
-    monkeypatch.setattr(studies, "write_unit", write_then_ctrl_c)
-    ex = executors.RayExecutor(max_retries=0, train_fn=one_fast_rest_hang)
+    monkeypatch.setattr(runner, "write_unit", write_then_ctrl_c)
+    ex = ray_executor.RayExecutor(max_retries=0, train_fn=one_fast_rest_hang)
     with pytest.raises(KeyboardInterrupt):
-        studies.run(studies.load(study_file), out_dir=tmp_path / "r", executor=ex,
-                    figures=False, progress=False)
+        runner.run(studyfile.load(study_file), out_dir=tmp_path / "r", executor=ex,
+                   figures=False, progress=False)
     got = read_csvs(tmp_path / "r" / "tiny")
     expected = rows_of(local_csvs,
                        lambda df: (df["variant"] == "baseline") & df["seed"].isin([0, 1]))
-    for table in studies.TABLES:
+    for table in store.TABLES:
         pd.testing.assert_frame_equal(got[table], expected[table])
     # the hanging units were cancelled: both CPUs come back (they would hang for an hour)
     deadline = time.monotonic() + 120
@@ -222,9 +221,9 @@ def test_an_address_where_no_cluster_answers_is_a_clear_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(executors.ExecutorError, match=f"no Ray cluster answers at "
                                                       f"{LOOPBACK}:{port}"):
-        executors._check_reachable(f"{LOOPBACK}:{port}", timeout_s=2)
+        ray_executor._check_reachable(f"{LOOPBACK}:{port}", timeout_s=2)
     with pytest.raises(executors.ExecutorError, match="must be HOST:PORT"):
-        executors._check_reachable("127.0.0.2")
+        ray_executor._check_reachable("127.0.0.2")
 
 
 def test_a_head_only_on_127_0_0_1_gets_the_rewrite_explained() -> None:
@@ -238,4 +237,4 @@ def test_a_head_only_on_127_0_0_1_gets_the_rewrite_explained() -> None:
         if canonicalize_bootstrap_address(address) == address:
             pytest.skip("Ray dials 127.0.0.1 as is on this machine (no network address)")
         with pytest.raises(executors.ExecutorError, match="Ray rewrites 127.0.0.1"):
-            executors._check_reachable(address, timeout_s=2)
+            ray_executor._check_reachable(address, timeout_s=2)

@@ -1,4 +1,5 @@
-"""dqn.stats: per-seed scores and per-variant aggregates against hand-computed values."""
+"""dqn.scoring and dqn.results: per-seed scores, per-variant summaries and the reading of a
+study's results, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from analysis_fixtures import make_study
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from dqn import stats
+from dqn import env_facts, scoring
+from dqn.estimators import holm, prob_improvement, verdict
+from dqn.results import load as load_results
 
 
 def evals_frame(curves: dict[tuple[str, int], list[float]], steps: list[int]) -> pd.DataFrame:
@@ -21,107 +24,22 @@ def evals_frame(curves: dict[tuple[str, int], list[float]], steps: list[int]) ->
     return pd.DataFrame(rows, columns=["variant", "seed", "env_step", "return", "diverged"])
 
 
-# --- aggregates -------------------------------------------------------------------------------
-
-def test_iqm_is_mean_of_middle_half():
-    assert_allclose(stats.iqm([1, 2, 3, 4, 5, 6, 7, 8]), 4.5)  # mean(3, 4, 5, 6)
-    assert_allclose(stats.iqm([100, 0, 1, 0]), 0.5)  # mean(0, 1)
-
-
-def test_bootstrap_ci_degenerate_samples():
-    assert stats.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
-    assert stats.bootstrap_ci([7.0]) == (7.0, 7.0)
-    assert stats.bootstrap_ci([7.0, np.nan]) == (7.0, 7.0)
-    assert all(math.isnan(v) for v in stats.bootstrap_ci([]))
-
-
-def test_bootstrap_ci_is_seeded_and_matches_scipy():
-    x = np.array([1.0, 4.0, 2.0, 8.0, 5.0, 7.0])
-    lo, hi = stats.bootstrap_ci(x, np.mean, n_resamples=500)
-    assert (lo, hi) == stats.bootstrap_ci(x, np.mean, n_resamples=500)
-    ref = sps.bootstrap((x,), np.mean, n_resamples=500, method="percentile",
-                        **{stats._RNG_KW: np.random.default_rng(stats.SEED)}
-                        ).confidence_interval
-    assert_allclose((lo, hi), (ref.low, ref.high))
-    assert lo < x.mean() < hi
-
-
-def test_bootstrap_ci_of_mean_has_nominal_coverage():
-    rng = np.random.default_rng(123)
-    covered = [
-        lo <= 0.0 <= hi
-        for lo, hi in (stats.bootstrap_ci(rng.normal(0, 1, 30), n_resamples=1000, seed=i)
-                       for i in range(200))
-    ]
-    assert 0.90 <= np.mean(covered) <= 0.99
-
-
-def test_prob_improvement_by_hand():
-    # x vs y = (0, 2): 1 beats 0; 2 beats 0 and ties 2; 3 beats both -> 4.5 of 6 pairs.
-    assert_allclose(stats.prob_improvement([1, 2, 3], [0, 2]), 0.75)
-    assert_allclose(stats.prob_improvement([0, 2], [1, 2, 3]), 0.25)
-    assert stats.prob_improvement([5, 1, 3], [3, 5, 1]) == 0.5
-    x, y = np.array([1.5, 2.0, 9.0, 4.0]), np.array([2.0, 3.0, 0.5])
-    direct = np.mean((x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :]))
-    assert_allclose(stats.prob_improvement(x, y), direct)
-    assert math.isnan(stats.prob_improvement([], [1.0]))
-
-
-def test_prob_improvement_ci():
-    assert stats.prob_improvement_ci([5, 6, 7], [1, 2, 3], n_resamples=200) == (1.0, 1.0)
-    assert stats.prob_improvement_ci([1, 1, 1], [1, 1], n_resamples=200) == (0.5, 0.5)
-    lo, hi = stats.prob_improvement_ci([1, 4, 2, 8], [3, 5, 1, 7], n_resamples=500)
-    assert 0 <= lo < stats.prob_improvement([1, 4, 2, 8], [3, 5, 1, 7]) < hi <= 1
-    assert all(math.isnan(v) for v in stats.prob_improvement_ci([1.0], [1.0, 2.0]))
-
-
-def test_holm_by_hand():
-    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1 -> max(0.06, 0.04)=0.06
-    assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
-    assert_allclose(stats.holm([np.nan, 0.02, 0.5]), [np.nan, 0.04, 0.5])
-    assert_allclose(stats.holm([0.6, 0.7]), [1.0, 1.0])
-    assert stats.holm([]).size == 0
-
-
-def test_holm_is_monotone_in_raw_pvalues():
-    p = np.random.default_rng(1).uniform(0, 0.2, 12)
-    adj = stats.holm(p)
-    order = np.argsort(p)
-    assert np.all(np.diff(adj[order]) >= 0)
-    assert np.all(adj >= p)
-
-
-@pytest.mark.parametrize("lo, hi, base, word", [
-    (0.55, 0.9, False, "better"), (0.1, 0.45, False, "worse"),
-    (0.4, 0.6, False, "no clear difference"), (0.5, 0.7, False, "no clear difference"),
-    (np.nan, np.nan, False, "no clear difference"), (0.6, 0.9, True, "baseline"),
-])
-def test_verdict(lo, hi, base, word):
-    assert stats.verdict(lo, hi, base) == word
-
-
-def test_median_steps_to_threshold_with_censoring():
-    nan = np.nan
-    assert stats.median_steps_to_threshold([100, 300, 200, nan, nan], [1, 1, 1, 0, 0]) == 300
-    assert math.isnan(stats.median_steps_to_threshold([100, 200, nan, nan, nan], [1, 1, 0, 0, 0]))
-    # Exactly half censored: half of the seeds had reached it by step 200.
-    assert stats.median_steps_to_threshold([100, 200, nan, nan], [1, 1, 0, 0]) == 200
-    assert math.isnan(stats.median_steps_to_threshold([], []))
-
-
 # --- per-seed scores --------------------------------------------------------------------------
 
 STEPS = [1000, 2000, 3000, 4000, 5000]
 
 
-def scores_of(returns: list[float], env_id: str = "CartPole-v1", k: int = 3) -> pd.Series:
-    return stats.run_scores(evals_frame({("a", 0): returns}, STEPS), env_id, k).iloc[0]
+def scores_of(returns: list[float], env_id: str = "CartPole-v1") -> pd.Series:
+    return scoring.run_scores(evals_frame({("a", 0): returns}, STEPS), env_id).iloc[0]
 
 
-def test_final_score_is_mean_of_last_k():
+def test_final_score_is_mean_of_last_window(monkeypatch):
+    assert scoring.FINAL_WINDOW == 3
     s = scores_of([100, 200, 300, 400, 500])
     assert_allclose([s["final"], s["final_norm"]], [400, 0.8])
-    assert_allclose(scores_of([100, 200, 300, 400, 500], k=2)["final"], 450)
+    monkeypatch.setattr(scoring, "FINAL_WINDOW", 2)
+    assert_allclose(scores_of([100, 200, 300, 400, 500])["final"], 450)
+    monkeypatch.setattr(scoring, "FINAL_WINDOW", 3)
     assert_allclose(scores_of([-500, -400, -100, -100, -100], "Acrobot-v1")["final_norm"], 0.8)
 
 
@@ -144,9 +62,9 @@ def test_collapse_on_negative_returns_uses_normalised_half():
 
 def test_auc_is_normalised_trapezoid():
     ev = evals_frame({("a", 0): [0, 250, 500]}, [0, 100, 200])
-    assert_allclose(stats.run_scores(ev, "CartPole-v1")["auc"], [0.5])
+    assert_allclose(scoring.run_scores(ev, "CartPole-v1")["auc"], [0.5])
     ev = evals_frame({("a", 0): [0, 500, 500]}, [0, 100, 400])  # (50 + 300) / 400
-    assert_allclose(stats.run_scores(ev, "CartPole-v1")["auc"], [0.875])
+    assert_allclose(scoring.run_scores(ev, "CartPole-v1")["auc"], [0.875])
 
 
 def test_unknown_env_has_raw_final_but_no_normalised_scores():
@@ -161,10 +79,10 @@ def test_summarize_scores_matches_direct_formulas():
               "bad": [100, 480, 120, 90, 300]}
     ev = evals_frame({(v, s): [r] * 3 for v, rs in finals.items() for s, r in enumerate(rs)},
                      [1000, 2000, 3000])
-    scores = stats.run_scores(ev, "CartPole-v1")
-    out = stats.summarize_scores(scores, ["base", "good", "bad"], "base", "CartPole-v1",
-                                 n_resamples=500).set_index("variant")
-    assert list(out.reset_index().columns) == stats.SUMMARY_COLUMNS
+    scores = scoring.run_scores(ev, "CartPole-v1")
+    out = scoring.summarize_scores(scores, ["base", "good", "bad"], "base", "CartPole-v1",
+                                   n_resamples=500).set_index("variant")
+    assert list(out.reset_index().columns) == scoring.SUMMARY_COLUMNS
     base = np.array(finals["base"], float)
     for v, x in finals.items():
         x = np.array(x, float)
@@ -175,12 +93,12 @@ def test_summarize_scores_matches_direct_formulas():
     welch = [sps.ttest_ind(np.array(finals[v], float), base, equal_var=False).pvalue
              for v in ("good", "bad")]
     assert_allclose(out.loc[["good", "bad"], "welch_p"], welch)
-    assert_allclose(out.loc[["good", "bad"], "welch_p_holm"], stats.holm(welch))
-    assert_allclose(out.loc["good", "p_improvement"], stats.prob_improvement(finals["good"], base))
+    assert_allclose(out.loc[["good", "bad"], "welch_p_holm"], holm(welch))
+    assert_allclose(out.loc["good", "p_improvement"], prob_improvement(finals["good"], base))
     assert out.loc["base", "verdict"] == "baseline" and math.isnan(out.loc["base", "welch_p"])
     for v in ("good", "bad"):
         r = out.loc[v]
-        assert r["verdict"] == stats.verdict(r["p_improvement_lo"], r["p_improvement_hi"])
+        assert r["verdict"] == verdict(r["p_improvement_lo"], r["p_improvement_hi"])
     assert out.loc["good", "verdict"] == "better"
     assert out.loc["bad", "verdict"] == "worse"
 
@@ -188,8 +106,8 @@ def test_summarize_scores_matches_direct_formulas():
 def test_summarize_constant_and_single_seed_variants_do_not_crash():
     ev = evals_frame({("base", 0): [500] * 3, ("base", 1): [500] * 3, ("one", 0): [10] * 3},
                      [1, 2, 3])
-    out = stats.summarize_scores(stats.run_scores(ev, "CartPole-v1"), ["base", "one", "gone"],
-                                 "base", "CartPole-v1", n_resamples=100).set_index("variant")
+    out = scoring.summarize_scores(scoring.run_scores(ev, "CartPole-v1"), ["base", "one", "gone"],
+                                   "base", "CartPole-v1", n_resamples=100).set_index("variant")
     assert (out.loc["base", "final_iqm_lo"], out.loc["base", "final_iqm_hi"]) == (500, 500)
     assert out.loc["one", "verdict"] == "no clear difference"  # one seed: no CI, no verdict
     assert out.loc["gone", "verdict"] == "no data" and not out.loc["gone", "complete"]
@@ -197,17 +115,17 @@ def test_summarize_constant_and_single_seed_variants_do_not_crash():
 
 def test_load_study_reports_gaps(tmp_path):
     d = make_study(tmp_path, variants=("baseline", "other"), seeds=3, evals=5)
-    assert stats.load_study(d).incomplete == []
+    assert load_results(d).incomplete == []
     ev = pd.read_csv(d / "evals.csv")
     ev = ev[~((ev["variant"] == "other") & (ev["seed"] == 2))]
     ev[ev["env_step"] <= 30_000].to_csv(d / "evals.csv", index=False)
-    study = stats.load_study(d)
+    study = load_results(d)
     text = "; ".join(study.incomplete)
     assert "seeds [2] missing" in text and "stop before total_steps" in text
     assert study.incomplete_variants == {"baseline", "other"}
     os.remove(d / "run.json")
     os.remove(d / "diagnostics.csv")
-    study = stats.load_study(d)
+    study = load_results(d)
     assert {"run.json missing", "diagnostics.csv missing"} <= set(study.incomplete)
     assert study.variants == ["baseline", "other"] and study.baseline == "baseline"
 
@@ -216,17 +134,17 @@ def test_summarize_variant_missing_from_csv(tmp_path):
     d = make_study(tmp_path, variants=("baseline", "other"), seeds=3, evals=5)
     ev = pd.read_csv(d / "evals.csv")
     ev[ev["variant"] == "baseline"].to_csv(d / "evals.csv", index=False)
-    out = stats.summarize(d, n_resamples=100).set_index("variant")
+    out = scoring.summarize(d, n_resamples=100).set_index("variant")
     assert out.loc["baseline", "complete"] and not out.loc["other", "complete"]
     assert out.loc["other", "seeds"] == 0 and out.loc["other", "verdict"] == "no data"
 
 
 def test_write_summary_is_atomic_and_reproducible(tmp_path):
     d = make_study(tmp_path, seeds=4, evals=6)
-    path = stats.write_summary(d, n_resamples=200)
+    path = scoring.write_summary(d, n_resamples=200)
     first = path.read_bytes()
-    assert path == d / "summary.csv" and list(pd.read_csv(path)) == stats.SUMMARY_COLUMNS
-    assert stats.write_summary(d, n_resamples=200).read_bytes() == first
+    assert path == d / "summary.csv" and list(pd.read_csv(path)) == scoring.SUMMARY_COLUMNS
+    assert scoring.write_summary(d, n_resamples=200).read_bytes() == first
     assert not list(d.glob("*.tmp"))
 
 
@@ -235,10 +153,11 @@ def test_write_summary_is_atomic_and_reproducible(tmp_path):
 MIXED = {"baseline": "CartPole-v1", "v0": "CartPole-v0"}
 
 
-def test_run_scores_use_each_variants_own_env():
+def test_run_scores_use_each_variants_own_env(monkeypatch):
     ev = evals_frame({("baseline", 0): [100, 475, 500], ("v0", 0): [100, 195, 200],
                       ("other", 0): [1, 2, 3]}, [1000, 2000, 3000])
-    out = stats.run_scores(ev, MIXED, k=2).set_index("variant")
+    monkeypatch.setattr(scoring, "FINAL_WINDOW", 2)
+    out = scoring.run_scores(ev, MIXED).set_index("variant")
     assert_allclose(out.loc[["baseline", "v0"], "final"], [487.5, 197.5])
     assert_allclose(out.loc[["baseline", "v0"], "final_norm"], [0.975, 0.9875])
     # normalised (0.2, 0.95, 1) and (0.5, 0.975, 1): mean of the two trapezoid heights
@@ -246,7 +165,7 @@ def test_run_scores_use_each_variants_own_env():
                                                          (0.7375 + 0.9875) / 2])
     assert list(out.loc[["baseline", "v0"], "steps_to_threshold"]) == [2000, 2000]
     # 195 would not reach CartPole-v1's threshold: each variant used its own
-    assert stats.run_scores(ev, "CartPole-v1").set_index("variant").loc["v0", "reached"] == 0
+    assert scoring.run_scores(ev, "CartPole-v1").set_index("variant").loc["v0", "reached"] == 0
     assert math.isnan(out.loc["other", "final_norm"]) and not out.loc["other", "reached"]
 
 
@@ -254,8 +173,8 @@ def test_summary_compares_mixed_envs_on_normalised_final():
     # v0 finals 190, 200 (norm 0.95, 1.0); v1 baseline 450, 500 (norm 0.9, 1.0)
     ev = evals_frame({("baseline", 0): [450] * 3, ("baseline", 1): [500] * 3,
                       ("v0", 0): [190] * 3, ("v0", 1): [200] * 3}, [1, 2, 3])
-    out = stats.summarize_scores(stats.run_scores(ev, MIXED), ["baseline", "v0"], "baseline",
-                                 MIXED, n_resamples=200).set_index("variant")
+    out = scoring.summarize_scores(scoring.run_scores(ev, MIXED), ["baseline", "v0"], "baseline",
+                                   MIXED, n_resamples=200).set_index("variant")
     assert list(out["compared_on"]) == ["final_norm", "final_norm"]
     assert_allclose(out["final_mean"], [475, 195])  # raw units stay raw
     assert_allclose(out["final_norm_iqm"], [0.95, 0.975])
@@ -264,9 +183,9 @@ def test_summary_compares_mixed_envs_on_normalised_final():
     assert_allclose(out.loc["v0", "p_improvement"], 0.625)
     assert_allclose(out.loc["v0", "welch_p"],
                     sps.ttest_ind([0.95, 1.0], [0.9, 1.0], equal_var=False).pvalue)
-    same = stats.summarize_scores(stats.run_scores(ev, "CartPole-v1"), ["baseline", "v0"],
-                                  "baseline", {"baseline": "CartPole-v1", "v0": "CartPole-v1"},
-                                  n_resamples=200).set_index("variant")
+    same = scoring.summarize_scores(scoring.run_scores(ev, "CartPole-v1"), ["baseline", "v0"],
+                                    "baseline", {"baseline": "CartPole-v1", "v0": "CartPole-v1"},
+                                    n_resamples=200).set_index("variant")
     assert list(same["compared_on"]) == ["final", "final"]
     assert same.loc["v0", "p_improvement"] == 0.0  # raw returns: 190, 200 < 450, 500
 
@@ -275,17 +194,17 @@ def test_summary_compares_mixed_envs_on_normalised_final():
 def test_mixed_env_study_v0_at_200_beats_v1_at_475_on_normalised_scale(tmp_path):
     d = make_study(tmp_path, name="env_version", variants=("baseline", "v0"), env_id=MIXED,
                    flat={"baseline": 475, "v0": 200}, seeds=4, evals=5)
-    study = stats.load_study(d)
+    study = load_results(d)
     assert study.incomplete == [] and study.mixed_env
     assert study.env_id is None and study.env_ids == MIXED
     assert (study.env_of("baseline"), study.env_of("v0")) == ("CartPole-v1", "CartPole-v0")
-    scores = stats.study_scores(study).groupby("variant")
+    scores = scoring.study_scores(study).groupby("variant")
     assert scores["final"].unique().to_dict() == {"baseline": [475.0], "v0": [200.0]}
     assert scores["final_norm"].unique().to_dict() == {"baseline": [0.95], "v0": [1.0]}
     assert scores["steps_to_threshold"].unique().to_dict() == {"baseline": [10_000.0],
                                                                "v0": [10_000.0]}
-    assert not stats.study_scores(study)["collapsed"].any()
-    out = stats.summarize(d, n_resamples=200).set_index("variant")
+    assert not scoring.study_scores(study)["collapsed"].any()
+    out = scoring.summarize(d, n_resamples=200).set_index("variant")
     assert list(out["solved_fraction"]) == [1.0, 1.0]
     assert list(out["final_iqm"]) == [475.0, 200.0]
     assert list(out["final_norm_iqm"]) == [0.95, 1.0]
@@ -294,17 +213,17 @@ def test_mixed_env_study_v0_at_200_beats_v1_at_475_on_normalised_scale(tmp_path)
     assert (r["p_improvement"], r["p_improvement_lo"], r["p_improvement_hi"]) == (1.0, 1.0, 1.0)
     assert r["verdict"] == "better" and out["complete"].all()
     # on raw returns 200 < 475 every time: the opposite, meaningless, answer
-    assert stats.prob_improvement([200.0] * 4, [475.0] * 4) == 0.0
+    assert prob_improvement([200.0] * 4, [475.0] * 4) == 0.0
 
 
 def test_single_env_study_keeps_env_id_and_compares_raw_finals(tmp_path):
     d = make_study(tmp_path, variants=("baseline", "other"), seeds=3, evals=5)
-    study = stats.load_study(d)
+    study = load_results(d)
     assert study.env_id == "CartPole-v1" and not study.mixed_env and study.envs == "CartPole-v1"
     assert study.env_ids == {"baseline": "CartPole-v1", "other": "CartPole-v1"}
-    assert stats.ENVS.get(study.env_id or "").threshold == 475  # as dqn.expectations uses it
-    out = stats.summarize(d, n_resamples=100)
+    assert env_facts.known(study.env_id).threshold == 475  # as dqn.expectations uses it
+    out = scoring.summarize(d, n_resamples=100)
     assert list(out["compared_on"]) == ["final", "final"]
-    scores = stats.study_scores(study)
+    scores = scoring.study_scores(study)
     x, y = (scores.loc[scores["variant"] == v, "final"] for v in ("other", "baseline"))
-    assert_allclose(out.loc[1, "p_improvement"], stats.prob_improvement(x, y))
+    assert_allclose(out.loc[1, "p_improvement"], prob_improvement(x, y))

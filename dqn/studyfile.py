@@ -1,0 +1,163 @@
+"""Study files (`studies/*.toml`): parse and validate them, and resolve each variant's config.
+
+A study file holds a `question`, the number of `seeds`, `base` overrides for every variant,
+named `variants` of config overrides, and optional `expect` and `fast` tables (learning
+expectations, dqn.expectations). Everything is validated when the file is loaded, before
+anything trains; every error names the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dqn.config import Config, ConfigError, did_you_mean, from_dict, is_positive_int
+from dqn.expectations import Expectation, ExpectationError
+from dqn.expectations import validate as validate_expectations
+from dqn.paths import STUDIES_DIR
+
+STUDY_KEYS = {
+    "question": "one paragraph: the question the study answers",
+    "seeds": "seeds per variant (default 20)",
+    "seed_chunk": "seeds per unit of work, each batched on one device (default: all seeds)",
+    "baseline": "the variant others are compared with (default 'baseline')",
+    "base": "config overrides applied to every variant",
+    "variants": "named config overrides, one table per variant",
+    "expect": "learning expectations per variant, checked by `make regress`",
+    "fast": "the CI tier of expectations: seeds, steps and expect tables, run by `make test`",
+}
+QUICK = {"seeds": 3, "total_steps": 2_000, "learning_starts": 500, "eval_every": 1_000,
+         "eval_episodes": 2, "log_every": 250}
+
+
+class StudyError(ValueError):
+    """A broken study file or an impossible request; the message names file, key and value."""
+
+
+@dataclass(frozen=True)
+class StudyFile:
+    """A parsed and validated study file."""
+
+    name: str
+    path: Path
+    question: str
+    seeds: int
+    baseline: str
+    base: dict[str, Any]
+    variants: dict[str, dict[str, Any]]
+    expect: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fast: dict[str, Any] = field(default_factory=dict)
+    seed_chunk: int | None = None  # None: each variant's seeds train as one unit
+
+    def configs(self, steps: int | None = None, device: str | None = None,
+                quick: bool = False) -> dict[str, Config]:
+        """Each variant's resolved config, validated; command-line overrides win."""
+        extra: dict[str, Any] = {}
+        if quick:
+            extra = {k: v for k, v in QUICK.items() if k != "seeds"}
+        if steps is not None:
+            extra["total_steps"] = steps
+        if device is not None:
+            extra["device"] = device
+        out = {}
+        for name, overrides in self.variants.items():
+            merged = {**self.base, **overrides, **extra}
+            if quick:  # keep each variant's own learning_starts when it already fits
+                own = merged.get("learning_starts", Config.learning_starts)
+                merged["learning_starts"] = min(own, QUICK["learning_starts"])
+            out[name] = from_dict(merged, source=f"{self.path.name} [variants.{name}]")
+        return out
+
+    def expectations(self) -> list[Expectation]:
+        """Every learning expectation of the study, fast tier first."""
+        fast = self.fast
+        out = [Expectation(self.name, "fast", v, k, val, fast.get("seeds", self.seeds),
+                           fast.get("steps"))
+               for v, table in fast.get("expect", {}).items() for k, val in table.items()]
+        out += [Expectation(self.name, "full", v, k, val, self.seeds, None)
+                for v, table in self.expect.items() for k, val in table.items()]
+        return out
+
+
+def available() -> dict[str, Path]:
+    """Study name -> file, for every studies/*.toml."""
+    return {p.stem: p for p in sorted(STUDIES_DIR.glob("*.toml"))}
+
+
+def listing() -> str:
+    """Every available study with its question, for `make study` without a NAME."""
+    lines = ["Available studies (make study NAME=<name>):"]
+    for name, path in available().items():
+        try:
+            question = load(path).question
+        except StudyError as e:
+            question = f"BROKEN: {e}"
+        lines.append(f"  {name:<18} {' '.join(question.split())}")
+    return "\n".join(lines)
+
+
+def find(name: str | None) -> StudyFile:
+    """Load the study called `name`, or raise a StudyError that lists the available ones."""
+    studies = available()
+    if not name:
+        raise StudyError("no study named.\n" + listing())
+    if name not in studies:
+        raise StudyError(f"unknown study '{name}'{did_you_mean(name, studies)}.\n" + listing())
+    return load(studies[name])
+
+
+def load(path: Path) -> StudyFile:
+    """Parse and validate one study file; every error names the file, the key and the value."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise StudyError(f"{path.name}: not valid TOML: {e}") from None
+    where = path.name
+    for key, value in data.items():
+        if key not in STUDY_KEYS:
+            raise StudyError(f"{where}: unknown key '{key}' (value {value!r})"
+                             f"{did_you_mean(key, STUDY_KEYS)}")
+    question = data.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise StudyError(f"{where}: key 'question': {question!r} must be a non-empty string")
+    seeds = data.get("seeds", 20)
+    if not is_positive_int(seeds):
+        raise StudyError(f"{where}: key 'seeds': {seeds!r} must be a positive integer")
+    seed_chunk = data.get("seed_chunk")
+    if seed_chunk is not None and not is_positive_int(seed_chunk):
+        raise StudyError(f"{where}: key 'seed_chunk': {seed_chunk!r} must be a positive integer")
+    base = _table(data.get("base", {}), f"{where}: key 'base'")
+    variants = _table(data.get("variants"), f"{where}: key 'variants'")
+    if not variants:
+        raise StudyError(f"{where}: key 'variants': needs at least one [variants.NAME] table")
+    for name, overrides in variants.items():
+        _table(overrides, f"{where}: key 'variants.{name}'")
+    baseline = data.get("baseline", "baseline")
+    if baseline not in variants:
+        raise StudyError(f"{where}: key 'baseline': {baseline!r} is not a variant "
+                         f"(variants: {', '.join(variants)})")
+    expect = _table(data.get("expect", {}), f"{where}: key 'expect'")
+    fast = _table(data.get("fast", {}), f"{where}: key 'fast'")
+    study = StudyFile(path.stem, path, " ".join(question.split()), seeds, baseline, base,
+                      variants, expect, fast, seed_chunk)
+    try:
+        study.configs()
+        validate_expectations(expect, fast, variants, where)
+    except (ConfigError, ExpectationError) as e:
+        raise StudyError(str(e)) from None
+    if (steps := fast.get("steps")) is not None:
+        try:
+            study.configs(steps=steps)
+        except ConfigError as e:
+            raise StudyError(f"{e} (with [fast] steps = {steps})") from None
+    return study
+
+
+def _table(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StudyError(f"{what}: {value!r} must be a table")
+    return value
