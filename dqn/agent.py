@@ -16,8 +16,6 @@ from dqn.config import Config
 from dqn.networks import NetSpec, init_params, init_stats, q_values, unflatten
 from dqn.optim import BatchedAdam, clip_grad_norm
 
-DIAGNOSTICS = ("loss", "q_mean", "td_abs", "grad_norm")
-
 
 def bootstrap_mask(
     terminated: torch.Tensor, truncated: torch.Tensor, terminal_masking: bool, truncation: str

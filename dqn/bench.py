@@ -21,7 +21,7 @@ import torch
 from dqn.config import Config
 from dqn.device import cpu_threads, resolve_device
 from dqn.provenance import git_commit, versions
-from dqn.store import write_atomic
+from dqn.tables import write_atomic
 from dqn.train import train
 
 matplotlib.use("Agg")  # headless and deterministic: no display, no interactive backend

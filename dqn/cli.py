@@ -13,6 +13,7 @@ from dqn.paths import RESULTS_DIR
 from dqn.plots import make_figures
 from dqn.ray_executor import DEFAULT_GPUS_PER_UNIT, DEFAULT_MAX_RETRIES
 from dqn.report import write_report
+from dqn.store import StoreError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (studyfile.StudyError, ExecutorError) as e:
+    except (studyfile.StudyError, ExecutorError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except UnitsFailed as e:
@@ -109,10 +110,19 @@ def _figures(args: argparse.Namespace) -> int:
     if not dirs:
         print(f"no study results under {args.out}", file=sys.stderr)
         return 1
+    damaged = []
     for d in dirs:
         print(f"[{d.name}]")
-        for path in make_figures(d):
+        try:
+            written = make_figures(d)
+        except StoreError as e:  # the other studies' figures are still drawn
+            damaged.append(f"{d.name}: {e}")
+            continue
+        for path in written:
             print(f"  wrote {path}")
+    if damaged:
+        raise StoreError("figures not drawn for damaged results (re-run the study to repair "
+                         "them):\n" + "\n".join(damaged))
     return 0
 
 

@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from dqn.env_facts import ENV_IDS
 
 
 class ConfigError(ValueError):
-    """A bad configuration value or key; the message names the source, the key and the value."""
+    """A bad configuration value or key; the message names the source, the key and the value.
+
+    `keys` are the config keys involved (two for a relation such as learning_starts <
+    total_steps), so a caller merging several sources can blame the one that set them.
+    """
+
+    def __init__(self, message: str, keys: typing.Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.keys = tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,8 @@ class Config:
                 object.__setattr__(self, f.name, tuple(value))
         errors = _range_errors(self)
         if errors:
-            raise ConfigError("; ".join(errors))
+            raise ConfigError("; ".join(text for _, text in errors),
+                              keys=[k for keys, _ in errors for k in keys])
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved config as JSON-friendly plain values."""
@@ -175,7 +185,7 @@ def did_you_mean(key: str, options: typing.Iterable[str]) -> str:
 def _coerce(key: str, value: Any, where: str) -> Any:
     """Check one value against the field's type; return it in the field's canonical type."""
     hint = _HINTS[key]
-    bad = ConfigError(f"{where}key '{key}': {value!r} is not {_describe(hint)}")
+    bad = ConfigError(f"{where}key '{key}': {value!r} is not {_describe(hint)}", keys=[key])
     origin = typing.get_origin(hint)
     if origin is Literal:
         if value not in typing.get_args(hint):
@@ -215,8 +225,14 @@ def _describe(hint: Any) -> str:
     return names.get(hint, str(hint)) if not isinstance(hint, types.UnionType) else str(hint)
 
 
-def _range_errors(c: Config) -> list[str]:
-    """Impossible or out-of-range settings, each naming the key and the value."""
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+# keys whose allowed range depends on another key: an error involves both
+RELATED = {"buffer_size": "batch_size", "batch_size": "batchnorm",
+           "learning_starts": "total_steps", "epsilon_end": "epsilon_start"}
+
+
+def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
+    """Impossible or out-of-range settings: (keys involved, text naming the key and value)."""
     checks: list[tuple[str, bool, str]] = [
         ("env_id", c.env_id in ENV_IDS, "is not one of " + ", ".join(map(repr, ENV_IDS))),
         ("total_steps", c.total_steps > 0, "must be > 0"),
@@ -243,10 +259,10 @@ def _range_errors(c: Config) -> list[str]:
         ("eval_every", c.eval_every > 0, "must be > 0"),
         ("eval_episodes", c.eval_episodes > 0, "must be > 0"),
         ("log_every", c.log_every > 0, "must be > 0"),
-        ("device", c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"),
-         "must be auto, cpu, cuda or cuda:N"),
+        ("device", bool(DEVICE.fullmatch(c.device)), "must be auto, cpu, cuda or cuda:N"),
     ]
-    return [f"key '{k}': {getattr(c, k)!r} {msg}" for k, ok, msg in checks if not ok]
+    return [((k, *([RELATED[k]] if k in RELATED else [])), f"key '{k}': {getattr(c, k)!r} {msg}")
+            for k, ok, msg in checks if not ok]
 
 
 def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
@@ -259,13 +275,13 @@ def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
     if unknown:
         k = unknown[0]
         raise ConfigError(
-            f"{where}unknown key '{k}' (value {overrides[k]!r}){did_you_mean(k, FIELDS)}"
-        )
+            f"{where}unknown key '{k}' (value {overrides[k]!r}){did_you_mean(k, FIELDS)}",
+            keys=[k])
     values = {k: _coerce(k, v, where) for k, v in overrides.items()}
     try:
         return Config(**values)
     except ConfigError as e:
-        raise ConfigError(f"{where}{e}") from None
+        raise ConfigError(f"{where}{e}", keys=e.keys) from None
 
 
 __all__ = ["Config", "ConfigError", "from_dict", "field_docs", "did_you_mean", "is_positive_int"]

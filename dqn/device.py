@@ -53,3 +53,17 @@ def cpu_settings(device: torch.device) -> Iterator[None]:
     finally:
         torch.set_flush_denormal(flushing)
         torch.set_num_threads(threads)
+
+
+def device_problem(name: str) -> str | None:
+    """Why the device called `name` cannot run here, or None when it can."""
+    device = resolve_device(name)
+    if device.type != "cuda":
+        return None
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        return f"CUDA is not available on this machine (torch {torch.__version__}, {build})"
+    index = device.index or 0
+    if index >= torch.cuda.device_count():
+        return f"there is no CUDA device {index} (this machine has {torch.cuda.device_count()})"
+    return None

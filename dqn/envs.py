@@ -35,3 +35,16 @@ def spaces(env: gym.vector.VectorEnv) -> tuple[int, int]:
     if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:
         raise ValueError("DQN here needs flat observations and discrete actions")
     return int(obs_space.shape[0]), int(act_space.n)
+
+
+def dims(env_id: str) -> tuple[int, int, bool]:
+    """(obs_dim, n_actions, has its own vectorised version) of an environment, without a run."""
+    env = gym.make(env_id)
+    try:
+        obs_space, act_space = env.observation_space, env.action_space
+        if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:
+            raise ValueError("DQN here needs flat observations and discrete actions")
+        return int(obs_space.shape[0]), int(act_space.n), gym.spec(env_id).vector_entry_point \
+            is not None
+    finally:
+        env.close()

@@ -21,7 +21,7 @@ from matplotlib.ticker import EngFormatter  # noqa: E402
 from dqn import env_facts  # noqa: E402
 from dqn.results import StudyResults  # noqa: E402
 from dqn.scoring import normalise  # noqa: E402
-from dqn.store import write_atomic  # noqa: E402
+from dqn.tables import write_atomic  # noqa: E402
 
 DPI = 110
 

@@ -1,21 +1,34 @@
 """The plan of a study run: which units (variant, seed chunk) to train and where results go.
 
-`make_plan` checks every request once, before anything trains or any file is written: seed
-count, seed chunk, command-line overrides (validated as each variant's config), the variant
-subset. It then reads the results store to leave out the units already finished with the same
-config, seeds and chunk size (all of them with `force`).
+`make_plan` checks everything that could fail after training before anything trains, and
+names the source of each bad value (the study file's [base] or variant table, the command
+line): seed count and chunk, every variant's config with its overrides, the variant subset,
+the output folder (a writable folder), and for training in this process the device (present)
+and memory (enough for the largest unit). Only then does it open the results store: it
+finishes a write a crash interrupted, checks every recorded unit against its rows, and leaves
+out the units finished with the same config, seeds and chunk size (all of them with `force`).
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from dqn.config import ConfigError, did_you_mean, is_positive_int
+from dqn.device import device_problem, resolve_device
+from dqn.envs import dims
+from dqn.footprint import PROCESS_BYTES, available_bytes, unit_bytes
+from dqn.journal import recover
+from dqn.lock import locked
 from dqn.paths import RESULTS_DIR
-from dqn.store import finished_chunks
+from dqn.schema import TABLES
+from dqn.store import check, finished_chunks
 from dqn.studyfile import QUICK, StudyError, StudyFile
 from dqn.units import Unit, split_seeds
+
+MAX_SEEDS = 100_000
+"""Seeds per variant beyond which a request is taken for a typo."""
 
 
 @dataclass(frozen=True)
@@ -34,21 +47,69 @@ class Plan:
     force: bool
     """Whether finished results are retrained and replaced."""
     notes: list[str]
-    """One line per variant left out or resumed, for the log."""
+    """One line per variant left out or resumed and per unit found damaged, for the log."""
+
+
+def _count(value: object, given: bool, key: str, study: StudyFile) -> int:
+    where = f"command line: --{key.replace('_', '-')}" if given else \
+        f"{study.path.name}: key '{key}'"
+    if not is_positive_int(value):
+        raise StudyError(f"{where}: {value!r} must be a positive integer")
+    if value > MAX_SEEDS:
+        raise StudyError(f"{where}: {value:,} is more than {MAX_SEEDS:,} seeds")
+    return value
+
+
+def check_output(out: Path) -> None:
+    """Raise StudyError unless `out` is (or can be made) a folder this process can write."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise StudyError(f"output folder {out}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise StudyError(f"output folder {out}: cannot write in {existing} "
+                         f"({e.strerror or e})") from None
+    for name in ("run.json", *(f"{t}.csv" for t in TABLES)):
+        if (out / name).exists() and not (out / name).is_file():
+            raise StudyError(f"output folder {out}: {name} is not a file")
+
+
+def _check_machine(study: StudyFile, configs: dict, size: int) -> None:
+    """The device of every variant exists here and the largest unit fits in its memory."""
+    for name, config in configs.items():
+        where = f"{study.path.name} [variants.{name}]: device {config.device!r}"
+        if (problem := device_problem(config.device)) is not None:
+            raise StudyError(f"{where}: {problem}")
+        device = resolve_device(config.device)
+        obs_dim, n_actions, vectorised = dims(config.env_id)
+        need = unit_bytes(config, obs_dim, n_actions, size, vectorised)
+        have = available_bytes(device)
+        if have is not None and need > have:
+            per_seed = (need - PROCESS_BYTES) / size
+            fit = max(1, int((have - PROCESS_BYTES) / per_seed))
+            raise StudyError(f"{where}: a unit of {size:,} seeds needs about "
+                             f"{need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is available "
+                             f"on {device}: train fewer seeds per unit (--seed-chunk {fit:,} "
+                             "or less)")
 
 
 def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | None = None,
               steps: int | None = None, device: str | None = None,
               variants: list[str] | None = None, quick: bool = False, force: bool = False,
-              seed_chunk: int | None = None) -> Plan:
+              seed_chunk: int | None = None, local: bool = True) -> Plan:
     """The plan of a run of `study` with these command-line options; raises StudyError
-    naming the option and its value for any impossible request."""
-    n_seeds = seeds if seeds is not None else (QUICK["seeds"] if quick else study.seeds)
-    if not is_positive_int(n_seeds):
-        raise StudyError(f"{study.path.name}: seeds: {n_seeds!r} must be a positive integer")
+    naming the source and the value of any impossible request, before any file is written.
+
+    local: the units train in this process, so its device and memory are checked too (a
+    cluster's workers check their own).
+    """
+    n_seeds = _count(seeds if seeds is not None else (QUICK["seeds"] if quick else study.seeds),
+                     seeds is not None, "seeds", study)
     chunk = seed_chunk if seed_chunk is not None else study.seed_chunk
-    if chunk is not None and not is_positive_int(chunk):
-        raise StudyError(f"{study.path.name}: seed_chunk: {chunk!r} must be a positive integer")
+    if chunk is not None:
+        chunk = _count(chunk, seed_chunk is not None, "seed_chunk", study)
     try:
         configs = study.configs(steps=steps, device=device, quick=quick)
     except ConfigError as e:
@@ -56,19 +117,29 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
     if variants:
         unknown = [v for v in variants if v not in configs]
         if unknown:
-            raise StudyError(f"{study.path.name}: unknown variant '{unknown[0]}'"
-                             f"{did_you_mean(unknown[0], configs)} (variants: "
-                             f"{', '.join(configs)})")
+            raise StudyError(f"command line: --variants: unknown variant '{unknown[0]}'"
+                             f"{did_you_mean(unknown[0], configs)} (variants of "
+                             f"{study.path.name}: {', '.join(configs)})")
         configs = {k: v for k, v in configs.items() if k in variants}
     seed_list = list(range(n_seeds))
     chunks = split_seeds(seed_list, chunk)
     size = len(chunks[0])
-
     out = out_dir / study.name
-    units: list[Unit] = []
+    check_output(out)
+    if local:
+        _check_machine(study, configs, size)
+
     notes: list[str] = []
+    units: list[Unit] = []
+    if out.is_dir():
+        with locked(out):
+            notes += recover(out)
+            state = check(out)
+        notes += [f"{p}: does not match its record, so it counts as unfinished"
+                  for p in state.problems if p.unit]
     for name, config in configs.items():
-        done = set() if force else finished_chunks(out, name, config, seed_list, size)
+        done = set() if force or not out.is_dir() else \
+            finished_chunks(state, name, config, seed_list, size)
         todo = [i for i, c in enumerate(chunks) if c not in done]
         if not todo:
             notes.append(f"[{study.name}] {name}: finished results found (config "

@@ -3,9 +3,11 @@ numbers. A leaf module: it imports nothing of the project but its paths."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
+from pathlib import Path
 
 from dqn.paths import ROOT
 
@@ -35,3 +37,29 @@ def versions() -> dict[str, str]:
     so nothing heavy is imported to ask)."""
     return {"python": platform.python_version(),
             **{name: importlib.metadata.version(name) for name in PACKAGES}}
+
+
+def study_file(path: Path) -> dict[str, str]:
+    """Where a run's study file came from: its path (relative to the repository when inside
+    it), the sha256 of its text, and its git state: 'committed', 'uncommitted changes',
+    'untracked', 'outside the repository' or 'no git'."""
+    path = Path(path).resolve()
+    text_sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    try:
+        shown = path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return {"path": str(path), "sha256": text_sha, "git": "outside the repository"}
+    try:
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "--", shown], cwd=ROOT,
+                                 capture_output=True, text=True)
+        if tracked.returncode == 128 and "not a git repository" in tracked.stderr:
+            state = "no git"
+        elif tracked.returncode != 0:
+            state = "untracked"
+        else:
+            changed = subprocess.run(["git", "status", "--porcelain", "--", shown], cwd=ROOT,
+                                     capture_output=True, text=True, check=True).stdout.strip()
+            state = "uncommitted changes" if changed else "committed"
+    except (OSError, subprocess.CalledProcessError):
+        state = "no git"
+    return {"path": shown, "sha256": text_sha, "git": state}

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dqn.agent import DIAGNOSTICS, UpdateStats
+from dqn.agent import UpdateStats
+from dqn.schema import COLUMNS, DIAGNOSTICS
 
-EPISODE_COLUMNS = ("seed", "episode", "env_step", "return", "length", "epsilon")
-EVAL_COLUMNS = ("seed", "env_step", "return", "diverged")
-DIAGNOSTIC_COLUMNS = ("seed", "env_step", *DIAGNOSTICS, "epsilon", "diverged")
+EPISODE_COLUMNS = COLUMNS["episodes"]
+EVAL_COLUMNS = COLUMNS["evals"]
+DIAGNOSTIC_COLUMNS = COLUMNS["diagnostics"]
 
 
 @dataclass

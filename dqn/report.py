@@ -17,8 +17,10 @@ from dqn.estimators import N_RESAMPLES
 from dqn.plots import FIGURES
 from dqn.results import StudyResults
 from dqn.results import load as load_results
+from dqn.schema import TABLES
 from dqn.scoring import FINAL_WINDOW, summarize
-from dqn.store import TABLES, write_atomic
+from dqn.store import StoreError
+from dqn.tables import write_atomic
 
 SKIP_DIRS = {"quick", "bench"}
 HEADER = [
@@ -190,8 +192,14 @@ def write_report(results_dir: Path, out: Path | None = None,
     else:
         lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in studies),
                   ""]
+    damaged = []
     for d in studies:
-        lines += study_section(d, out.parent.resolve(), n_resamples)
+        try:
+            lines += study_section(d, out.parent.resolve(), n_resamples)
+        except StoreError as e:  # every damaged study is named before stopping
+            damaged.append(str(e))
+    if damaged:
+        raise StoreError("REPORT.md not written: " + "\n".join(damaged))
     text = "\n".join(lines).rstrip() + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(out, lambda tmp: tmp.write_text(text))

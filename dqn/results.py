@@ -1,13 +1,11 @@
 """A study's results as the analysis reads them: run.json and the tidy CSVs, with every gap.
 
-`load(results/<study>)` never raises on damaged or partial results: what is missing or
-inconsistent is listed in `incomplete` (and the variants affected in `incomplete_variants`),
-so figures and the report can say so. No torch here.
+`load(results/<study>)` stops on damaged results (files that do not match their record) and
+lists what is merely unfinished in `incomplete`. No torch here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from dqn.store import TABLES
+from dqn.lock import locked
+from dqn.schema import TABLES
+from dqn.store import DamagedResults, Problem, check, require_intact
+from dqn.tables import read_typed
 
 # One env for every variant, or one per variant (a variant missing from the mapping: unknown).
 EnvIds = str | Mapping[str, str | None] | None
@@ -72,65 +73,37 @@ class StudyResults:
         return (self.run or {}).get("variants") or {}
 
 
-def _read_csv(path: Path, incomplete: list[str]) -> pd.DataFrame | None:
-    if not path.exists():
-        incomplete.append(f"{path.name} missing")
-        return None
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        incomplete.append(f"{path.name} unreadable ({exc.__class__.__name__})")
-        return None
-    if "variant" in df:
-        df["variant"] = df["variant"].astype(str)
-    return df
-
-
 def load(study_dir: Path) -> StudyResults:
-    """Read run.json and the CSVs of results/<study>/, listing every gap in `incomplete`."""
-    study_dir = Path(study_dir)
-    incomplete: list[str] = []
-    run = None
-    run_path = study_dir / "run.json"
-    if run_path.exists():
-        try:
-            run = json.loads(run_path.read_text())
-        except json.JSONDecodeError:
-            incomplete.append("run.json unreadable")
-    else:
-        incomplete.append("run.json missing")
-    frames = {name: _read_csv(study_dir / f"{name}.csv", incomplete) for name in TABLES}
-    evals = frames["evals"]
-    if evals is not None and not {"variant", "seed", "env_step", "return"} <= set(evals):
-        incomplete.append("evals.csv lacks columns variant/seed/env_step/return")
-        evals = frames["evals"] = None
+    """Read run.json and the CSVs of results/<study>/.
 
-    run_variants: dict[str, Any] = (run or {}).get("variants", {}) or {}
-    variants = list(run_variants)
-    csv_variants = [] if evals is None else list(dict.fromkeys(evals["variant"]))
+    Damaged results stop here (StoreError, or DamagedResults listing every problem): a
+    run.json that is not a record, CSVs whose rows do not match the units recorded, rows of
+    no recorded unit, a write left unfinished. What is merely unfinished (a variant with seed
+    chunks still to train, seeds that stop early) is listed in `incomplete` instead, so the
+    figures and the report can say so.
+    """
+    study_dir = Path(study_dir)
+    if not (study_dir / "run.json").exists() and any(
+            (study_dir / f"{t}.csv").exists() for t in TABLES):
+        raise DamagedResults([Problem(study_dir / "run.json", "", "missing, so no row of the "
+                                      "CSVs beside it belongs to a finished unit")])
+    with locked(study_dir, reading=True):  # a writer's run.json and CSVs, never half of one write
+        state = require_intact(check(study_dir))
+        frames = {t: read_typed(study_dir / f"{t}.csv") if state.tables[t] is not None
+                  else None for t in TABLES}
+    run = state.run
+    evals = frames["evals"]
+    incomplete: list[str] = []
     bad: set[str] = set()
-    for v in csv_variants:
-        if v not in run_variants:
-            variants.append(v)
-            if run is not None:
-                incomplete.append(f"variant {v}: in evals.csv but not in run.json")
-                bad.add(v)
+    run_variants: dict[str, Any] = run["variants"]
     for v, info in run_variants.items():
-        if evals is None:
-            bad.add(v)
-            continue
-        got = evals[evals["variant"] == v]
-        if got.empty:
-            incomplete.append(f"variant {v}: no rows in evals.csv")
-            bad.add(v)
-            continue
-        missing = sorted(set(info.get("seeds", [])) - set(got["seed"]))
+        got = evals[evals["variant"] == v] if evals is not None else evals
+        missing = sorted(set(info["seeds"]) - set(got["seed"] if got is not None else []))
         if missing:
-            incomplete.append(f"variant {v}: seeds {missing} missing from evals.csv")
+            incomplete.append(f"variant {v}: seeds {missing} not trained yet")
             bad.add(v)
-        cfg = info.get("config", {})
-        total, every = cfg.get("total_steps"), cfg.get("eval_every", 0)
-        if total:
+        total, every = info["config"].get("total_steps"), info["config"].get("eval_every", 0)
+        if total and got is not None and len(got):
             # Half an eval interval of slack tolerates lockstep rounding of the final step
             # but still catches a run stopped before its last scheduled evaluation.
             last = got.groupby("seed")["env_step"].max()
@@ -139,18 +112,19 @@ def load(study_dir: Path) -> StudyResults:
                 incomplete.append(f"variant {v}: seeds {short} stop before total_steps={total}")
                 bad.add(v)
 
-    baseline = (run or {}).get("baseline") or (variants[0] if variants else None)
+    variants = list(run_variants)
+    baseline = run.get("baseline") or (variants[0] if variants else None)
     if baseline in variants:
         variants.remove(baseline)
         variants.insert(0, baseline)
     env_ids = {v: info["config"]["env_id"] for v, info in run_variants.items()
-               if (info.get("config") or {}).get("env_id") is not None}
+               if info["config"].get("env_id") is not None}
     one_env = set(env_ids.values())
     return StudyResults(
-        path=study_dir, name=(run or {}).get("study") or study_dir.name, run=run,
+        path=study_dir, name=run.get("study") or study_dir.name, run=run,
         episodes=frames["episodes"], evals=evals, diagnostics=frames["diagnostics"],
         variants=variants, baseline=baseline,
         env_id=one_env.pop() if len(one_env) == 1 else None,
-        question=str((run or {}).get("question", "")).strip(),
+        question=str(run.get("question", "")).strip(),
         incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
     )

@@ -12,11 +12,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dqn.executors import Executor, ExecutorError, LocalExecutor, UnitsFailed
+from dqn.journal import write_unit
 from dqn.paths import RESULTS_DIR
 from dqn.plan import Plan, make_plan
 from dqn.plots import make_figures
+from dqn.provenance import study_file
 from dqn.ray_executor import DEFAULT_GPUS_PER_UNIT, DEFAULT_MAX_RETRIES, RayExecutor
-from dqn.store import write_unit
 from dqn.studyfile import StudyFile
 from dqn.units import Unit, UnitResult
 
@@ -47,10 +48,11 @@ def run(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | None = No
         executor: Executor | None = None) -> Path:
     """Plan (see dqn.plan.make_plan: every option is checked before anything trains or any
     file is written) and execute a run of `study`; returns its results folder."""
+    executor = executor if executor is not None else LocalExecutor()
     plan = make_plan(study, out_dir=out_dir, seeds=seeds, steps=steps, device=device,
-                     variants=variants, quick=quick, force=force, seed_chunk=seed_chunk)
-    return execute(plan, executor if executor is not None else LocalExecutor(),
-                   figures=figures, progress=progress)
+                     variants=variants, quick=quick, force=force, seed_chunk=seed_chunk,
+                     local=executor.name == "local")
+    return execute(plan, executor, figures=figures, progress=progress)
 
 
 def execute(plan: Plan, executor: Executor, *, figures: bool = True,
@@ -61,13 +63,16 @@ def execute(plan: Plan, executor: Executor, *, figures: bool = True,
     for note in plan.notes:
         print(note)
     written: set[str] = set()
+    source = study_file(plan.study.path)
 
     def on_done(unit: Unit, result: UnitResult) -> None:
         # FORCE: the first unit written per variant replaces the variant's old results whole
         fresh = plan.force and unit.variant not in written
         written.add(unit.variant)
-        write_unit(plan.out, plan.study, unit, result, seeds=plan.seeds,
-                   seed_chunk=plan.seed_chunk, fresh=fresh)
+        notes = write_unit(plan.out, plan.study, unit, result, seeds=plan.seeds,
+                           seed_chunk=plan.seed_chunk, fresh=fresh, study_file=source)
+        for note in notes:
+            tqdm.write(note)
         _report_unit(plan.study.name, unit, result, executor.name)
 
     failures = (executor.run(plan.units, on_done, label=plan.study.name, progress=progress)

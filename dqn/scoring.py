@@ -42,7 +42,7 @@ from dqn.estimators import (
 )
 from dqn.results import EnvIds, StudyResults, env_of, envs_differ
 from dqn.results import load as load_results
-from dqn.store import write_atomic
+from dqn.tables import write_atomic
 
 FINAL_WINDOW = 3
 """A seed's final score is its mean greedy return over this many last evaluations."""

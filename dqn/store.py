@@ -1,163 +1,224 @@
 """The results store of a study: results/<study>/{episodes,evals,diagnostics}.csv and run.json.
 
-Every file is written atomically (a temporary sibling, then a rename). A finished unit's rows
-go into the CSVs first and its record into run.json last, so run.json is the commit point: a
-unit it does not record is not finished, whatever the CSVs hold. No torch here: the analysis
-reads through this module too.
+What it guarantees (README "Resuming"):
+
+- run.json records, for every finished unit (variant, seed chunk), how many rows it has in
+  each CSV and the sha256 of those rows. A unit counts as finished only while its rows match
+  that record; `check` names every unit that does not, and the runner retrains it.
+- A unit is written through a journal (dqn.journal): its rows go whole to .pending/ first, and
+  only then are the CSVs and run.json rewritten, each atomically. Old rows are never removed
+  before their replacement is on disk, and a crash at any point is finished by the next
+  command that opens the folder for writing.
+- Writers hold the folder's lock (dqn.lock), so concurrent runs take turns.
+
+No torch here: the analysis reads through this module too.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
 from dqn.config import Config
-from dqn.provenance import git_commit
-from dqn.units import Unit, UnitResult
+from dqn.schema import COLUMNS, KEY_COLUMNS, TABLES
+from dqn.tables import digest, read_text, unit_rows
+from dqn.units import seeds_label
 
-TABLES = ("episodes", "evals", "diagnostics")
-
-
-class StudyHeader(Protocol):
-    """What run.json records of the study as a whole (a parsed study file has these)."""
-
-    name: str
-    question: str
-    baseline: str
-    variants: Mapping[str, Any]  # in study-file order
+FORMAT = 2
+PENDING = ".pending"
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call write(tmp) on a sibling temp file, then os.replace it onto path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+class StoreError(RuntimeError):
+    """Results that cannot be read or trusted; the message names the file."""
 
 
+class DamagedResults(StoreError):
+    """Results whose files do not match their record; every problem is listed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("damaged results:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a study's results: the file, the unit (if any) and what."""
+
+    file: Path
+    unit: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.unit + ': ' if self.unit else ''}{self.what}"
+
+
+def unit_name(variant: str, seeds: list[int] | tuple[int, ...]) -> str:
+    return f"{variant}[seeds {seeds_label(seeds)}]"
+
+
+# run.json ------------------------------------------------------------------------------------
 def read_run(out: Path) -> dict[str, Any]:
-    """run.json of a study directory, or an empty skeleton."""
+    """run.json of a study folder, checked and in the current format (an empty record when
+    there is none). Raises StoreError naming the file when it is not a results record."""
     path = out / "run.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"variants": {}}
+    if not path.exists():
+        return {"format": FORMAT, "variants": {}}
+    try:
+        run = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StoreError(f"{path}: not valid JSON ({e}); fix or remove it (the CSVs "
+                         "beside it are kept, but nothing in them counts as finished "
+                         "without it)") from None
+    if not isinstance(run, dict) or not isinstance(run.get("variants"), dict):
+        raise StoreError(f"{path}: not a results record (expected a JSON object with a "
+                         "'variants' object, found "
+                         f"{type(run).__name__ if not isinstance(run, dict) else sorted(run)})")
+    for name, meta in run["variants"].items():
+        ok = (isinstance(meta, dict) and isinstance(meta.get("config"), dict)
+              and isinstance(meta.get("seeds"), list) and "config_hash" in meta)
+        if not ok:
+            raise StoreError(f"{path}: variant {name!r}: not a variant record (needs "
+                             "'config', 'config_hash' and 'seeds')")
+        if "chunks" not in meta:  # format 1, before seed chunks: one chunk of every seed
+            meta["chunks"] = [{k: meta.get(k) for k in (
+                "device", "versions", "wall_time_s", "seed_steps_per_s")}
+                | {"seeds": meta["seeds"], "diverged_seeds": meta.get("diverged_seeds", [])}]
+            meta.setdefault("seed_chunk", len(meta["seeds"]))
+        if not all(isinstance(ch, dict) and isinstance(ch.get("seeds"), list)
+                   for ch in meta["chunks"]):
+            raise StoreError(f"{path}: variant {name!r}: 'chunks' must be a list of objects "
+                             "with 'seeds'")
+    return run
 
 
-def _compatible(meta: dict[str, Any] | None, config: Config, seeds: list[int],
-                seed_chunk: int) -> bool:
-    """Whether a run.json variant entry was trained with this config, seeds and chunk size
-    (entries written before chunking existed hold one chunk of all their seeds)."""
+def compatible(meta: Mapping[str, Any] | None, config: Config, seeds: list[int],
+               seed_chunk: int) -> bool:
+    """Whether a variant record was trained with this config, seed list and chunk size."""
     return bool(meta) and meta.get("config_hash") == config.hash() \
-        and meta.get("seeds") == seeds \
-        and meta.get("seed_chunk", len(meta.get("seeds") or [])) == seed_chunk
+        and meta.get("seeds") == seeds and meta.get("seed_chunk") == seed_chunk
 
 
-def _chunks(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """A variant entry's finished chunks; an entry from before chunking is one whole chunk."""
-    if "chunks" in meta:
-        return meta["chunks"]
-    return [{"seeds": meta["seeds"], "device": meta.get("device"),
-             "versions": meta.get("versions", {}), "wall_time_s": meta.get("wall_time_s", 0.0),
-             "seed_steps_per_s": meta.get("seed_steps_per_s", 0.0),
-             "diverged_seeds": meta.get("diverged_seeds", [])}]
+# checking the CSVs against run.json ----------------------------------------------------------
+@dataclass
+class Check:
+    """A study folder's record, its CSVs as text, and which recorded units they bear out."""
+
+    out: Path
+    run: dict[str, Any]
+    tables: dict[str, pd.DataFrame | None]
+    valid: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    """Recorded units whose rows do not match, unreadable files, journals not yet applied."""
+    unrecorded: dict[str, int] = field(default_factory=dict)
+    """Rows per table that belong to no recorded unit (a write that did not finish)."""
 
 
-def finished_chunks(out: Path, variant: str, config: Config, seeds: list[int],
-                    seed_chunk: int) -> set[tuple[int, ...]]:
-    """The seed chunks of `variant` that run.json records as trained with this exact config,
-    seed list and chunk size, and whose rows evals.csv holds."""
-    meta = read_run(out)["variants"].get(variant)
-    evals = out / "evals.csv"
-    if not _compatible(meta, config, seeds, seed_chunk) or not evals.exists():
-        return set()
-    df = pd.read_csv(evals, usecols=["variant", "seed"], dtype={"variant": str})
-    have = set(df.loc[df["variant"] == variant, "seed"])
-    return {tuple(ch["seeds"]) for ch in _chunks(meta) if set(ch["seeds"]) <= have}
-
-
-def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
-               seeds: list[int], seed_chunk: int, fresh: bool = False) -> None:
-    """Merge one finished unit into the study's CSVs and run.json, each file atomically.
-
-    CSVs first, run.json last: a crash in between leaves the unit unrecorded, so a re-run
-    trains it again and replaces its rows. The variant's rows of chunks that run.json does not
-    record as finished with this config (an older config, `fresh`, a half-written unit) are
-    dropped. Rows are ordered by the study file's variant order, then seed and env step, so
-    the files do not depend on the order in which units finish or resume.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    run_info = read_run(out)
-    meta = run_info["variants"].get(unit.variant)
-    kept = [] if fresh or not _compatible(meta, unit.config, seeds, seed_chunk) else [
-        ch for ch in _chunks(meta) if tuple(ch["seeds"]) != unit.seeds]
-    keep_seeds = {s for ch in kept for s in ch["seeds"]}
-    order = {name: i for i, name in enumerate(study.variants)}
+def read_tables(out: Path) -> tuple[dict[str, pd.DataFrame | None], list[Problem]]:
+    """Each CSV as text (None when missing), and the files that are not a table of ours."""
+    tables: dict[str, pd.DataFrame | None] = {}
+    problems = []
     for table in TABLES:
         path = out / f"{table}.csv"
-        new = _csv_roundtrip(getattr(result.records, table))
-        new.insert(0, "variant", unit.variant)
-        new.insert(0, "study", study.name)
-        if path.exists():
-            old = pd.read_csv(path, dtype={"study": str, "variant": str})
-            stale = (old["variant"] == unit.variant) & ~old["seed"].isin(keep_seeds)
-            new = pd.concat([old[~stale], new], ignore_index=True)
-        key = new["variant"].map(order).fillna(len(order))
-        new = (new.assign(_order=key)
-               .sort_values(["_order", "seed", "env_step"], kind="stable")
-               .drop(columns="_order"))
-        write_atomic(path, lambda tmp, df=new: df.to_csv(tmp, index=False))
-    r = result.records
-    chunk = {"seeds": list(unit.seeds), "device": result.device, "host": result.host,
-             "versions": result.versions, "wall_time_s": round(r.wall_time_s, 2),
-             "seed_steps_per_s": round(r.seed_steps_per_s, 1),
-             "diverged_seeds": r.diverged_seeds}
-    chunks = sorted([*kept, chunk], key=lambda ch: seeds.index(ch["seeds"][0]))
-    run_info["study"] = study.name
-    run_info["question"] = study.question
-    run_info["baseline"] = study.baseline
-    run_info["variants"][unit.variant] = _variant_meta(unit.config, seeds, seed_chunk, chunks)
-    run_info["variants"] = {k: run_info["variants"][k]
-                            for k in sorted(run_info["variants"], key=lambda v: order.get(v, 1e9))}
-    text = json.dumps(run_info, indent=2) + "\n"
-    write_atomic(out / "run.json", lambda tmp: tmp.write_text(text))
+        tables[table] = None
+        if not path.exists():
+            continue
+        expected = [*KEY_COLUMNS, *COLUMNS[table]]
+        try:
+            frame = read_text(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            problems.append(Problem(path, "", f"not a readable CSV ({type(e).__name__})"))
+            continue
+        if list(frame.columns) != expected:
+            problems.append(Problem(path, "", f"columns {list(frame.columns)}, expected "
+                                              f"{expected}"))
+            continue
+        tables[table] = frame
+    return tables, problems
 
 
-def _csv_roundtrip(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` as it reads back from CSV. Rows merged from an existing CSV were parsed as float64
-    while fresh float32 columns would be upcast with spurious digits, so without this the
-    files would depend on the order in which units finish."""
-    return pd.read_csv(io.StringIO(df.to_csv(index=False)))
+def record(tables: Mapping[str, pd.DataFrame | None], variant: str,
+           seeds: list[int]) -> dict[str, dict[str, Any]]:
+    """A unit's record: its row count and row digest in each table."""
+    rows, sha = {}, {}
+    for table in TABLES:
+        frame = tables[table]
+        mine = frame[unit_rows(frame, variant, seeds)] if frame is not None else None
+        rows[table] = 0 if mine is None else len(mine)
+        sha[table] = "" if mine is None else digest(mine)
+    return {"rows": rows, "sha256": sha}
 
 
-def _variant_meta(config: Config, seeds: list[int], seed_chunk: int,
-                  chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """A run.json variant entry: provenance summed over its finished chunks, then the chunks."""
-    walls = [float(ch["wall_time_s"]) for ch in chunks]
-    if len(chunks) == 1:
-        rate = chunks[0]["seed_steps_per_s"]
-    else:  # seed-steps per second of device time, summed over the chunks' devices
-        trained = sum(len(ch["seeds"]) for ch in chunks) * config.total_steps
-        rate = round(trained / max(sum(walls), 1e-9), 1)
-    versions: dict[str, list[str]] = {}
-    for ch in chunks:
-        for k, v in (ch.get("versions") or {}).items():
-            versions.setdefault(k, []).append(str(v))
-    return {
-        "config": config.to_dict(), "config_hash": config.hash(), "seeds": seeds,
-        "git_commit": git_commit(),
-        "versions": {k: " / ".join(dict.fromkeys(v)) for k, v in versions.items()},
-        "device": ", ".join(dict.fromkeys(str(ch.get("device")) for ch in chunks)),
-        "wall_time_s": round(sum(walls), 2), "seed_steps_per_s": rate,
-        "diverged_seeds": sorted({int(s) for ch in chunks for s in ch["diverged_seeds"]}),
-        "seed_chunk": seed_chunk, "chunks": chunks,
-    }
+def _mismatch(out: Path, tables: Mapping[str, pd.DataFrame | None], variant: str,
+              chunk: dict[str, Any]) -> list[Problem]:
+    seeds = chunk["seeds"]
+    name = unit_name(variant, seeds)
+    found = record(tables, variant, seeds)
+    problems = []
+    for table in TABLES:
+        path = out / f"{table}.csv"
+        if tables[table] is None:
+            problems.append(Problem(path, name, "file missing or unreadable"))
+        elif "rows" not in chunk:  # format 1: no record to compare; every seed must be there
+            have = set(tables[table].loc[tables[table]["variant"] == variant, "seed"])
+            missing = [s for s in seeds if str(s) not in have]
+            if missing:
+                problems.append(Problem(path, name, f"no rows for seeds {missing}"))
+        elif found["rows"][table] != chunk["rows"].get(table):
+            problems.append(Problem(path, name, f"{found['rows'][table]} rows, "
+                                                f"{chunk['rows'].get(table)} recorded"))
+        elif found["sha256"][table] != chunk["sha256"].get(table):
+            problems.append(Problem(path, name, "rows differ from the recorded ones "
+                                                "(sha256 mismatch)"))
+    return problems
+
+
+def check(out: Path) -> Check:
+    """Read a study folder and check every recorded unit against its rows (read only)."""
+    run = read_run(out)
+    tables, problems = read_tables(out)
+    result = Check(out, run, tables, problems=problems)
+    owned: dict[str, set[str]] = {}
+    for variant, meta in run["variants"].items():
+        for chunk in meta["chunks"]:
+            wrong = _mismatch(out, tables, variant, chunk)
+            result.problems += wrong
+            if not wrong:
+                result.valid.setdefault(variant, []).append(chunk)
+                owned.setdefault(variant, set()).update(str(s) for s in chunk["seeds"])
+    for table, frame in tables.items():
+        if frame is not None and len(frame):
+            mine = pd.Series(False, index=frame.index)
+            for variant, seeds in owned.items():
+                mine |= (frame["variant"] == variant) & frame["seed"].isin(seeds)
+            if (~mine).any():
+                result.unrecorded[table] = int((~mine).sum())
+    for journal in sorted((out / PENDING).glob("*.json")):
+        result.problems.append(Problem(journal, "", "a unit's write did not finish; the next "
+                                                    "`make study` of this study completes it"))
+    return result
+
+
+def finished_chunks(state: Check, variant: str, config: Config, seeds: list[int],
+                    seed_chunk: int) -> set[tuple[int, ...]]:
+    """The seed chunks of `variant` recorded as trained with this exact config, seed list and
+    chunk size, whose rows match their record."""
+    meta = state.run["variants"].get(variant)
+    if not compatible(meta, config, seeds, seed_chunk):
+        return set()
+    return {tuple(ch["seeds"]) for ch in state.valid.get(variant, [])}
+
+
+def require_intact(state: Check) -> Check:
+    """`state`, or DamagedResults listing what is wrong (what figures and reports need)."""
+    problems = list(state.problems)
+    for table, n in state.unrecorded.items():
+        problems.append(Problem(state.out / f"{table}.csv", "",
+                                f"{n} rows belong to no unit recorded in run.json"))
+    if problems:
+        raise DamagedResults(problems)
+    return state

@@ -17,6 +17,7 @@ from dqn.config import Config, ConfigError, did_you_mean, from_dict, is_positive
 from dqn.expectations import Expectation, ExpectationError
 from dqn.expectations import validate as validate_expectations
 from dqn.paths import STUDIES_DIR
+from dqn.schema import variant_name_problem
 
 STUDY_KEYS = {
     "question": "one paragraph: the question the study answers",
@@ -53,21 +54,39 @@ class StudyFile:
 
     def configs(self, steps: int | None = None, device: str | None = None,
                 quick: bool = False) -> dict[str, Config]:
-        """Each variant's resolved config, validated; command-line overrides win."""
-        extra: dict[str, Any] = {}
-        if quick:
-            extra = {k: v for k, v in QUICK.items() if k != "seeds"}
+        """Each variant's resolved config, validated. Later sources win: [base], then the
+        variant's table, then --quick, then the command line (--steps, --device). An error is
+        blamed on the source that set the offending key (for a relation such as
+        learning_starts < total_steps, the latest source of either key)."""
+        cli: dict[str, Any] = {}
         if steps is not None:
-            extra["total_steps"] = steps
+            cli["total_steps"] = steps
         if device is not None:
-            extra["device"] = device
+            cli["device"] = device
         out = {}
         for name, overrides in self.variants.items():
-            merged = {**self.base, **overrides, **extra}
+            layers = [(f"{self.path.name} [base]", self.base),
+                      (f"{self.path.name} [variants.{name}]", overrides)]
             if quick:  # keep each variant's own learning_starts when it already fits
-                own = merged.get("learning_starts", Config.learning_starts)
-                merged["learning_starts"] = min(own, QUICK["learning_starts"])
-            out[name] = from_dict(merged, source=f"{self.path.name} [variants.{name}]")
+                own = {**self.base, **overrides}.get("learning_starts", Config.learning_starts)
+                shrink = {k: v for k, v in QUICK.items() if k != "seeds"}
+                layers.append(("--quick", shrink | {
+                    "learning_starts": min(own, QUICK["learning_starts"])}))
+            layers.append(("command line", cli))
+            merged: dict[str, Any] = {}
+            source: dict[str, str] = {}
+            for where, values in layers:
+                merged.update(values)
+                source.update(dict.fromkeys(values, where))
+            try:
+                out[name] = from_dict(merged)
+            except ConfigError as e:
+                rank = [where for where, _ in layers]
+                blamed = [source[k] for k in e.keys if k in source] or [layers[1][0]]
+                where = max(blamed, key=rank.index)
+                if where == "command line":
+                    where += f" ({self.path.name} [variants.{name}])"
+                raise ConfigError(f"{where}: {e}", keys=e.keys) from None
         return out
 
     def expectations(self) -> list[Expectation]:
@@ -133,6 +152,8 @@ def load(path: Path) -> StudyFile:
     if not variants:
         raise StudyError(f"{where}: key 'variants': needs at least one [variants.NAME] table")
     for name, overrides in variants.items():
+        if (problem := variant_name_problem(name)) is not None:
+            raise StudyError(f"{where}: [variants.{name!r}]: variant name {name!r}: {problem}")
         _table(overrides, f"{where}: key 'variants.{name}'")
     baseline = data.get("baseline", "baseline")
     if baseline not in variants:

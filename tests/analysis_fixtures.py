@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dqn.journal import migrate
+
 QUESTION = (
     "Does the target network matter? We compare the default hard-copied target network with "
     "no target network at all and with a Polyak-averaged soft target, on {env_id}, and "
@@ -40,11 +42,13 @@ def _curve(kind: str, steps: np.ndarray, total: int, rng: np.random.Generator,
 def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAULT_VARIANTS,
                seeds: int = 5, evals: int = 20, env_id: str | dict[str, str] = "CartPole-v1",
                total_steps: int = 50_000, seed: int = 0,
-               flat: dict[str, float] | None = None) -> Path:
+               flat: dict[str, float] | None = None, record: bool = True) -> Path:
     """Write run.json, episodes.csv, evals.csv and diagnostics.csv under root/name/.
 
     env_id: one environment for all variants, or variant -> environment.
     flat: variant -> the return of every one of its evaluations (no learning curve).
+    record: bring run.json to the store's current format (each unit's rows recorded, as the
+    runner writes them); False leaves the format-1 run.json of results written before.
     """
     envs = {v: env_id if isinstance(env_id, str) else env_id[v] for v in variants}
     flat = flat or {}
@@ -105,4 +109,6 @@ def make_study(root: Path, name: str = "toy", variants: tuple[str, ...] = DEFAUL
     run = {"study": name, "question": question, "baseline": variants[0],
            "variants": run_variants}
     (out / "run.json").write_text(json.dumps(run, indent=2))
+    if record:
+        assert migrate(out) == []
     return out

@@ -39,7 +39,8 @@ def csvs(out: Path) -> dict[str, bytes]:
 
 def finished(out: Path, variant: str, config) -> bool:
     """Whether the store records both seed chunks of `variant` (seeds 0-2 in chunks of 2)."""
-    return store.finished_chunks(out, variant, config, [0, 1, 2], 2) == {(0, 1), (2,)}
+    done = store.finished_chunks(store.check(out), variant, config, [0, 1, 2], 2)
+    return done == {(0, 1), (2,)}
 
 
 def record_calls(monkeypatch) -> list[tuple[str, list[int]]]:
@@ -224,7 +225,7 @@ def test_failed_units_are_named_and_the_rest_is_written(tmp_path: Path, monkeypa
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--seed-chunk", "0"], "seed_chunk: 0"),
+    (["--seed-chunk", "0"], "--seed-chunk: 0"),
     (["--address", "127.0.0.2:6379"], "--address '127.0.0.2:6379' needs --executor ray"),
     (["--executor", "ray", "--max-retries", "-1"], "max_retries: -1"),
     (["--executor", "ray", "--gpus-per-unit", "2"], "gpus_per_unit: 2.0"),

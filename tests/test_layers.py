@@ -15,11 +15,11 @@ PACKAGE = ROOT / "dqn"
 
 # Bottom to top; the same table as the README's Design section.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": ("paths", "env_facts", "config", "provenance"),
-    "core": ("seeding", "envs", "device", "networks", "optim", "replay", "schedules", "agent",
-             "records", "train"),
-    "results": ("units", "store", "estimators", "results", "scoring", "figure_style", "plots",
-                "report", "expectations"),
+    "foundation": ("paths", "schema", "env_facts", "config", "provenance"),
+    "core": ("seeding", "envs", "device", "footprint", "networks", "optim", "replay",
+             "schedules", "agent", "records", "train"),
+    "results": ("units", "tables", "lock", "store", "journal", "estimators", "results",
+                "scoring", "figure_style", "plots", "report", "expectations"),
     "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "bench"),
     "entry": ("cli", "__main__"),
 }
@@ -33,8 +33,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "entry": ("foundation", "core", "results", "runner", "entry"),
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
-ANALYSIS = ("estimators", "results", "scoring", "figure_style", "plots", "report",
-            "expectations", "store", "units")
+ANALYSIS = LAYERS["results"]
 MAX_LINES = 320  # "at most about 300"
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 from analysis_fixtures import make_study
 
@@ -12,6 +14,7 @@ from dqn import env_facts, plots
 from dqn import figure_style as fs
 from dqn.results import StudyResults
 from dqn.results import load as load_results
+from dqn.store import DamagedResults
 
 PNGS = [f"{name}.png" for name in plots.FIGURES]
 
@@ -30,24 +33,30 @@ def test_make_figures_writes_every_figure_reproducibly(tmp_path):
     assert not list(d.glob("*.tmp"))
 
 
-def test_missing_evals_skips_figures_with_a_warning(tmp_path, capsys):
+@pytest.mark.parametrize("damage", ["evals.csv", "diagnostics.csv", "run.json", "row"])
+def test_damaged_results_stop_the_figures_and_write_nothing(tmp_path, damage):
     d = make_study(tmp_path, seeds=3, evals=4)
-    os.remove(d / "evals.csv")
-    assert [p.name for p in plots.make_figures(d, n_resamples=50)] == ["summary.csv"]
-    err = capsys.readouterr().err
-    assert "evals.csv missing" in err and "figures skipped" in err
-    assert not list(d.glob("*.png"))
+    if damage == "row":  # one number changed: the row count still matches, the digest not
+        ev = pd.read_csv(d / "evals.csv")
+        ev.loc[5, "return"] += 1
+        ev.to_csv(d / "evals.csv", index=False)
+    else:
+        os.remove(d / damage)
+    with pytest.raises(DamagedResults) as err:
+        plots.make_figures(d, n_resamples=50)
+    assert str(d) in str(err.value)
+    assert not list(d.glob("*.png")) and not (d / "summary.csv").exists()
 
 
-def test_missing_diagnostics_and_run_json_still_draw_the_rest(tmp_path, capsys):
+def test_unfinished_variant_is_drawn_and_flagged(tmp_path, capsys):
     d = make_study(tmp_path, seeds=3, evals=4)
-    os.remove(d / "diagnostics.csv")
-    os.remove(d / "run.json")  # unknown env: no threshold, no normalised profile
+    run = json.loads((d / "run.json").read_text())
+    run["variants"]["no_target"]["seeds"] = [0, 1, 2, 3]  # chunk of seed 3 not trained yet
+    (d / "run.json").write_text(json.dumps(run))
     names = {p.name for p in plots.make_figures(d, n_resamples=50)}
-    assert names == {"summary.csv", "learning_curves.png", "per_seed_curves.png",
-                     "final_scores.png", "prob_improvement.png"}
-    err = capsys.readouterr().err
-    assert "diagnostics.png skipped" in err and "profile skipped" in err
+    assert names == {"summary.csv", *PNGS}
+    assert "variant no_target: seeds [3] not trained yet" in capsys.readouterr().err
+    assert not pd.read_csv(d / "summary.csv").set_index("variant").loc["no_target", "complete"]
 
 
 def test_variant_colours_baseline_black_and_stable():

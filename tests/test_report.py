@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -10,6 +11,7 @@ from analysis_fixtures import make_study
 
 from dqn import plots, report
 from dqn.scoring import summarize
+from dqn.store import StoreError
 
 
 def test_report_rows_verdicts_and_figures(tmp_path):
@@ -58,17 +60,32 @@ def test_report_of_mixed_env_study_lists_each_env(tmp_path):
     assert report.write_report(results, n_resamples=100).read_text() == text
 
 
-def test_incomplete_study_is_reported_not_raised(tmp_path):
+def test_damaged_studies_stop_the_report_naming_each(tmp_path):
     results = tmp_path / "results"
     d = make_study(results, name="broken", seeds=3, evals=4)
     os.remove(d / "evals.csv")
-    partial = results / "orphan"
-    partial.mkdir()
-    (partial / "episodes.csv").write_text("study,variant,seed,episode,env_step,return\n")
-    text = report.write_report(results, out=tmp_path / "out" / "R.md").read_text()
-    assert "## broken" in text and "evals.csv missing" in text
-    assert "| baseline (incomplete) |" in text.replace("**", "") and "*no data*" in text
-    assert "## orphan" in text and "run.json missing" in text
+    make_study(results, name="fine", seeds=3, evals=4)
+    orphan = results / "orphan"
+    orphan.mkdir()
+    (orphan / "episodes.csv").write_text("study,variant,seed,episode,env_step,return\n")
+    out = tmp_path / "out" / "R.md"
+    with pytest.raises(StoreError) as err:
+        report.write_report(results, out=out)
+    msg = str(err.value)
+    assert f"{d / 'evals.csv'}: baseline[seeds 0-2]: file missing" in msg
+    assert f"{orphan / 'run.json'}: missing" in msg and "fine" not in msg
+    assert not out.exists()
+
+
+def test_unfinished_variant_is_reported_as_incomplete(tmp_path):
+    results = tmp_path / "results"
+    d = make_study(results, name="partial", seeds=3, evals=4)
+    run = json.loads((d / "run.json").read_text())
+    run["variants"]["soft_target"]["seeds"] = [0, 1, 2, 3]  # one chunk still to train
+    (d / "run.json").write_text(json.dumps(run))
+    text = report.write_report(results).read_text()
+    assert "variant soft_target: seeds [3] not trained yet" in text
+    assert "| soft_target (incomplete) |" in text
 
 
 def test_empty_results_dir(tmp_path):

@@ -1,0 +1,192 @@
+"""Writing finished units into a study's store, so that no crash loses or mislabels results.
+
+A finished unit is first written whole, with everything needed to apply it, to a journal file
+results/<study>/.pending/<time>-<unit>.json (atomically). Applying it then rewrites the CSVs
+(the unit's rows in, rows of units that no longer match their record or belong to no unit
+out, every other row kept as written) and finally run.json, each atomically; the journal is
+removed last. A crash before the journal is complete changes nothing; a crash after it is
+finished by `recover`, which every writing command runs first (under the folder's lock).
+Applying a journal twice gives the same files, so recovery is always safe.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from dqn.config import Config, from_dict
+from dqn.lock import locked
+from dqn.provenance import git_commit
+from dqn.schema import TABLES
+from dqn.store import FORMAT, PENDING, Check, Problem, check, compatible, record, unit_name
+from dqn.tables import merge, to_text, unit_rows, write_atomic, write_text
+from dqn.units import Unit, UnitResult
+
+
+class StudyHeader(Protocol):
+    """What run.json records of the study as a whole (a parsed study file has these)."""
+
+    name: str
+    question: str
+    baseline: str
+    variants: dict[str, Any]  # in study-file order
+
+
+def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
+               seeds: list[int], seed_chunk: int, fresh: bool = False,
+               study_file: dict[str, str] | None = None) -> list[str]:
+    """Record one finished unit in the study's store; returns notes on units dropped because
+    their rows no longer matched their record (they will be retrained).
+
+    fresh: replace every earlier result of the unit's variant (FORCE=1), not just this chunk.
+    """
+    r = result.records
+    chunk = {"seeds": list(unit.seeds), "device": result.device, "host": result.host,
+             "versions": result.versions, "wall_time_s": round(r.wall_time_s, 2),
+             "seed_steps_per_s": round(r.seed_steps_per_s, 1),
+             "diverged_seeds": r.diverged_seeds, "git_commit": git_commit()}
+    if study_file is not None:
+        chunk["study_file"] = study_file
+    entry = {
+        "study": study.name, "question": study.question, "baseline": study.baseline,
+        "order": list(study.variants), "variant": unit.variant, "config": unit.config.to_dict(),
+        "seeds": seeds, "seed_chunk": seed_chunk, "fresh": fresh, "chunk": chunk,
+        "rows": {t: to_text(getattr(r, t), study.name, unit.variant).to_csv(index=False)
+                 for t in TABLES},
+    }
+    with locked(out):
+        pending = out / PENDING
+        pending.mkdir(exist_ok=True)
+        path = pending / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json"
+        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(entry)))
+        return _apply(out, path)
+
+
+def recover(out: Path) -> list[str]:
+    """Finish every journal a crashed writer left (oldest first); returns notes. Call under
+    the folder's lock."""
+    notes = []
+    for path in sorted((out / PENDING).glob("*.json")):
+        try:
+            json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            # only a complete journal is ever renamed into place; this cannot be ours
+            notes.append(f"{path}: not a complete journal, left as it is")
+            continue
+        notes.append(f"{out}: finished a write interrupted earlier ({path.name})")
+        notes += _apply(out, path)
+    return notes
+
+
+def _apply(out: Path, path: Path) -> list[str]:
+    j = json.loads(path.read_text())
+    state = check(out)  # what is on disk now, each unit checked against its record
+    notes = [f"{p}: dropped, it will be retrained" for p in state.problems
+             if p.unit and not p.file.name.endswith(".json")]
+    config = from_dict(j["config"])
+    variant, seeds, chunk = j["variant"], j["seeds"], j["chunk"]
+    kept = {v: list(chunks) for v, chunks in state.valid.items() if v != variant}
+    meta = state.run["variants"].get(variant)
+    if not j["fresh"] and compatible(meta, config, seeds, j["seed_chunk"]):
+        kept[variant] = [ch for ch in state.valid.get(variant, [])
+                         if ch["seeds"] != chunk["seeds"]]
+    order = {name: i for i, name in enumerate(j["order"])}
+    tables = {}
+    for table in TABLES:
+        new = pd.read_csv(io.StringIO(j["rows"][table]), dtype=str,
+                          keep_default_na=False, na_filter=False)
+        old = state.tables[table]
+        keep = None
+        if old is not None:
+            keep = pd.Series(False, index=old.index)
+            for v, chunks in kept.items():
+                for ch in chunks:
+                    keep |= unit_rows(old, v, ch["seeds"])
+            known = unit_rows(old, variant, chunk["seeds"])  # this unit's, from a crashed try
+            for v, chunks in state.valid.items():
+                for ch in chunks:
+                    known |= unit_rows(old, v, ch["seeds"])
+            if (~known).any():
+                notes.append(f"{out / table}.csv: dropped {int((~known).sum())} rows that "
+                             "belong to no recorded unit")
+        tables[table] = merge(old, keep, new, order)
+        write_text(out / f"{table}.csv", tables[table])
+    run = _next_run(state, j, config, kept, tables)
+    write_atomic(out / "run.json", lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
+    path.unlink()
+    return notes
+
+
+def _next_run(state: Check, j: dict[str, Any], config: Config,
+              kept: dict[str, list[dict[str, Any]]],
+              tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """run.json after applying journal `j`: every kept unit and the new one, each with the
+    record of its rows as now written."""
+    run = {k: v for k, v in state.run.items() if k not in ("variants", "format")}
+    run.update(format=FORMAT, study=j["study"], question=j["question"], baseline=j["baseline"])
+    variants = {}
+    for v, meta in state.run["variants"].items():
+        if kept.get(v):
+            chunks = [ch | record(tables, v, ch["seeds"]) for ch in kept[v]]
+            variants[v] = meta | {"chunks": chunks} | _totals(meta, chunks)
+    seeds = j["seeds"]
+    chunks = sorted([*(kept.get(j["variant"]) or []), j["chunk"]],
+                    key=lambda ch: seeds.index(ch["seeds"][0]))
+    chunks = [ch | record(tables, j["variant"], ch["seeds"]) for ch in chunks]
+    base = {"config": config.to_dict(), "config_hash": config.hash(), "seeds": seeds,
+            "seed_chunk": j["seed_chunk"]}
+    variants[j["variant"]] = base | _totals(base, chunks) | {"chunks": chunks}
+    order = {name: i for i, name in enumerate(j["order"])}
+    run["variants"] = {v: variants[v] for v in sorted(variants, key=lambda v: (
+        order.get(v, len(order)), v))}
+    return run
+
+
+def _totals(meta: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A variant's provenance summed over its finished chunks."""
+    walls = [float(ch.get("wall_time_s") or 0.0) for ch in chunks]
+    if len(chunks) == 1:
+        rate = chunks[0].get("seed_steps_per_s")
+    else:  # seed-steps per second of device time, summed over the chunks' devices
+        trained = sum(len(ch["seeds"]) for ch in chunks) * meta["config"]["total_steps"]
+        rate = round(trained / max(sum(walls), 1e-9), 1)
+    versions: dict[str, list[str]] = {}
+    for ch in chunks:
+        for k, v in (ch.get("versions") or {}).items():
+            versions.setdefault(k, []).append(str(v))
+    commits = [ch["git_commit"] for ch in chunks if ch.get("git_commit")]
+    return {
+        "git_commit": " / ".join(dict.fromkeys(commits)) if commits
+        else meta.get("git_commit", "unknown"),
+        "versions": {k: " / ".join(dict.fromkeys(v)) for k, v in versions.items()},
+        "device": ", ".join(dict.fromkeys(str(ch.get("device")) for ch in chunks)),
+        "wall_time_s": round(sum(walls), 2), "seed_steps_per_s": rate,
+        "diverged_seeds": sorted({int(s) for ch in chunks for s in ch.get("diverged_seeds")
+                                  or []}),
+    }
+
+
+def migrate(out: Path) -> list[Problem]:
+    """Bring a format-1 run.json to the current format without retraining: every unit whose
+    rows are all there gets the record of its rows as they are now. Returns the units that
+    could not be vouched for (left out of the record, so a re-run retrains them)."""
+    with locked(out):
+        state = check(out)
+        run = {k: v for k, v in state.run.items() if k != "variants"} | {"format": FORMAT}
+        run["variants"] = {}
+        for v, meta in state.run["variants"].items():
+            if state.valid.get(v):
+                chunks = [ch | record(state.tables, v, ch["seeds"]) for ch in state.valid[v]]
+                run["variants"][v] = meta | {"chunks": chunks}
+        write_atomic(out / "run.json",
+                     lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
+        return [p for p in state.problems if p.unit]
+
+
+__all__ = ["write_unit", "recover", "migrate", "unit_name"]
