@@ -61,6 +61,9 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
                  for t in TABLES},
     }
     with locked(out):
+        for name in ("run.json", *(f"{t}.csv" for t in TABLES)):
+            for stale in out.glob(f".{name}.*.tmp"):  # a killed writer's: all write locked
+                stale.unlink(missing_ok=True)
         pending = out / PENDING
         pending.mkdir(exist_ok=True)
         path = pending / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json"
@@ -72,6 +75,8 @@ def recover(out: Path) -> list[str]:
     """Finish every journal a crashed writer left (oldest first); returns notes. Call under
     the folder's lock."""
     notes = []
+    for stale in (out / PENDING).glob(".*.tmp"):  # a journal its killed writer never finished
+        stale.unlink(missing_ok=True)
     for path in sorted((out / PENDING).glob("*.json")):
         try:
             json.loads(path.read_text())

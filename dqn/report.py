@@ -147,7 +147,21 @@ def provenance(study: StudyResults) -> str:
     return (f"{_environments(study)}, {' / '.join(steps)} environment steps "
             f"per seed. Made from git commit {commits} with {'; '.join(versions) or 'unknown'}"
             f" on {', '.join(_values(study, 'device')) or 'unknown device'}; "
-            f"total wall time {wall:,.0f} s.")
+            f"total wall time {wall:,.0f} s." + _unreproducible(study))
+
+
+def _unreproducible(study: StudyResults) -> str:
+    """A warning when some unit ran from a study file git does not hold as committed, or
+    without git (units recorded before study files were tracked say nothing)."""
+    states = dict.fromkeys(
+        (ch["study_file"]["path"], ch["study_file"]["git"])
+        for info in study.variant_runs().values() for ch in info.get("chunks", [])
+        if isinstance(ch.get("study_file"), dict))
+    odd = [f"`{path}` ({state})" for path, state in states if state != "committed"]
+    if not odd:
+        return ""
+    return (f" **Not reproducible from the repository as it stands:** study file "
+            f"{', '.join(odd)}.")
 
 
 def study_section(study_dir: Path, out_dir: Path,

@@ -115,7 +115,7 @@ class Check:
     problems: list[Problem] = field(default_factory=list)
     """Recorded units whose rows do not match, unreadable files, journals not yet applied."""
     unrecorded: dict[str, int] = field(default_factory=dict)
-    """Rows per table that belong to no recorded unit (a write that did not finish)."""
+    """Rows per table of no unit run.json records (from a write that did not finish)."""
 
 
 def read_tables(out: Path) -> tuple[dict[str, pd.DataFrame | None], list[Problem]]:
@@ -185,11 +185,11 @@ def check(out: Path) -> Check:
     owned: dict[str, set[str]] = {}
     for variant, meta in run["variants"].items():
         for chunk in meta["chunks"]:
+            owned.setdefault(variant, set()).update(str(s) for s in chunk["seeds"])
             wrong = _mismatch(out, tables, variant, chunk)
             result.problems += wrong
             if not wrong:
                 result.valid.setdefault(variant, []).append(chunk)
-                owned.setdefault(variant, set()).update(str(s) for s in chunk["seeds"])
     for table, frame in tables.items():
         if frame is not None and len(frame):
             mine = pd.Series(False, index=frame.index)

@@ -84,9 +84,9 @@ class StudyFile:
                 rank = [where for where, _ in layers]
                 blamed = [source[k] for k in e.keys if k in source] or [layers[1][0]]
                 where = max(blamed, key=rank.index)
-                if where == "command line":
-                    where += f" ({self.path.name} [variants.{name}])"
-                raise ConfigError(f"{where}: {e}", keys=e.keys) from None
+                context = (f" (with {self.path.name} [variants.{name}])"
+                           if where in ("command line", "--quick") else "")
+                raise ConfigError(f"{where}: {e}{context}", keys=e.keys) from None
         return out
 
     def expectations(self) -> list[Expectation]:
