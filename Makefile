@@ -33,13 +33,13 @@ STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 # the ray extra is installed only when something asks for Ray
 RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
-.PHONY: help setup setup-ray study figures report test test-ray regress bench lint clean \
-	all-studies
+.PHONY: help setup setup-ray study figures report test test-slow test-ray regress bench lint \
+	clean all-studies
 
 help:
 	@echo "make study NAME=<study> [QUICK=1 SEEDS= STEPS= DEVICE= VARIANTS=a,b OUT= FORCE=1]"
 	@echo "  [EXECUTOR=ray ADDRESS=host:port SEED_CHUNK= MAX_RETRIES= GPUS_PER_UNIT=]"
-	@echo "make test | test-ray | regress | figures [NAME=] | report | bench | lint | clean"
+	@echo "make test | test-slow | test-ray | regress | figures [NAME=] | report | bench | lint"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ report: setup
 
 test: setup
 	$(PY) -m pytest -m "not regress and not slow and not ray"
+
+# longer checks kept out of make test (e.g. a writer killed at every one of its renames)
+test-slow: setup
+	$(PY) -m pytest -m slow
 
 # a two-node Ray cluster on loopback, started by the tests themselves
 test-ray: setup-ray

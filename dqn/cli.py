@@ -122,7 +122,7 @@ def _figures(args: argparse.Namespace) -> int:
             print(f"  wrote {path}")
     if damaged:
         raise StoreError("figures not drawn for damaged results (re-run the study to repair "
-                         "them):\n" + "\n".join(damaged))
+                         "them): " + "\n".join(damaged))
     return 0
 
 

@@ -61,9 +61,7 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
                  for t in TABLES},
     }
     with locked(out):
-        for name in ("run.json", *(f"{t}.csv" for t in TABLES)):
-            for stale in out.glob(f".{name}.*.tmp"):  # a killed writer's: all write locked
-                stale.unlink(missing_ok=True)
+        _clear_stale(out)
         pending = out / PENDING
         pending.mkdir(exist_ok=True)
         path = pending / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json"
@@ -75,8 +73,7 @@ def recover(out: Path) -> list[str]:
     """Finish every journal a crashed writer left (oldest first); returns notes. Call under
     the folder's lock."""
     notes = []
-    for stale in (out / PENDING).glob(".*.tmp"):  # a journal its killed writer never finished
-        stale.unlink(missing_ok=True)
+    _clear_stale(out)
     for path in sorted((out / PENDING).glob("*.json")):
         try:
             json.loads(path.read_text())
@@ -87,6 +84,16 @@ def recover(out: Path) -> list[str]:
         notes.append(f"{out}: finished a write interrupted earlier ({path.name})")
         notes += _apply(out, path)
     return notes
+
+
+def _clear_stale(out: Path) -> None:
+    """Remove the temporary files of killed writers: every store file and journal is written
+    under the lock, so any found while holding it is garbage."""
+    for name in ("run.json", *(f"{t}.csv" for t in TABLES)):
+        for stale in out.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    for stale in (out / PENDING).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _apply(out: Path, path: Path) -> list[str]:

@@ -76,10 +76,11 @@ def check_output(out: Path) -> None:
             raise StudyError(f"output folder {out}: {name} is not a file")
 
 
-def _check_machine(study: StudyFile, configs: dict, size: int) -> None:
+def _check_machine(study: StudyFile, configs: dict, size: int, device_given: bool) -> None:
     """The device of every variant exists here and the largest unit fits in its memory."""
     for name, config in configs.items():
-        where = f"{study.path.name} [variants.{name}]: device {config.device!r}"
+        where = (f"command line: --device {config.device!r}" if device_given else
+                 f"{study.path.name} [variants.{name}]: device {config.device!r}")
         if (problem := device_problem(config.device)) is not None:
             raise StudyError(f"{where}: {problem}")
         device = resolve_device(config.device)
@@ -127,7 +128,7 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
     out = out_dir / study.name
     check_output(out)
     if local:
-        _check_machine(study, configs, size)
+        _check_machine(study, configs, size, device is not None)
 
     notes: list[str] = []
     units: list[Unit] = []

@@ -75,9 +75,10 @@ def read_run(out: Path) -> dict[str, Any]:
                          "beside it are kept, but nothing in them counts as finished "
                          "without it)") from None
     if not isinstance(run, dict) or not isinstance(run.get("variants"), dict):
-        raise StoreError(f"{path}: not a results record (expected a JSON object with a "
-                         "'variants' object, found "
-                         f"{type(run).__name__ if not isinstance(run, dict) else sorted(run)})")
+        found = (f"a JSON {type(run).__name__}" if not isinstance(run, dict)
+                 else f"an object with keys {sorted(run)}" if run else "an empty object")
+        raise StoreError(f"{path}: not a results record (expected an object with a "
+                         f"'variants' object, found {found}); fix or remove it")
     for name, meta in run["variants"].items():
         ok = (isinstance(meta, dict) and isinstance(meta.get("config"), dict)
               and isinstance(meta.get("seeds"), list) and "config_hash" in meta)

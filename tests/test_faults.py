@@ -16,6 +16,7 @@ import pytest
 from study_fixtures import csv_bytes, memo_train, records_of, tiny_study_text
 
 from dqn import runner, store, studyfile
+from dqn.lock import locked
 from dqn.tables import unit_rows
 
 TINY = tiny_study_text("Faults.", 3, top="seed_chunk = 2\n")
@@ -137,7 +138,8 @@ KILLED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("k", [1, 3, 5, 12])
+@pytest.mark.parametrize("k", [pytest.param(k, marks=() if k in (1, 3, 5, 12) else
+                                             pytest.mark.slow) for k in range(1, 21)])
 def test_a_killed_writer_leaves_nothing_a_rerun_cannot_repair(tmp_path, references,
                                                               monkeypatch, k) -> None:
     out_dir = tmp_path / "r"
@@ -145,7 +147,7 @@ def test_a_killed_writer_leaves_nothing_a_rerun_cannot_repair(tmp_path, referenc
     s = study(tmp_path)
     done = subprocess.run([sys.executable, "-c", KILLED, str(k), str(s.path), str(out_dir)],
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 9, done.stderr[-2000:]
+    assert done.returncode == 9, done.stderr[-2000:]  # every k of the 20 kills (make test-slow)
     memo_train(monkeypatch)
     runner.run(s, out_dir=out_dir, **SECOND)  # the lock died with its holder: no waiting
     assert_same_results(out_dir / "tiny", references["second"])
@@ -183,3 +185,25 @@ def test_two_processes_writing_one_folder_both_finish(tmp_path, references) -> N
     # the same rows as one process training both variants (seed chunks of one seed)
     alone = runner.run(s, out_dir=tmp_path / "alone", seed_chunk=1, **FIRST)
     assert csv_bytes(result) == csv_bytes(alone)
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from dqn.lock import locked
+    with locked(Path(sys.argv[1])):
+        print("held", flush=True)
+        time.sleep(3)
+""")
+
+
+def test_a_second_process_waits_saying_once_who_holds_the_folder(tmp_path, capsys) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with locked(tmp_path):
+        assert holder.poll() is not None  # got the lock only once the holder let go
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"waiting for {tmp_path}: locked by pid {holder.pid} on" in err
+    holder.wait(timeout=30)
