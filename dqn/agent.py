@@ -13,7 +13,15 @@ import torch
 import torch.nn.functional as F
 
 from dqn.config import Config
-from dqn.networks import NetSpec, init_params, init_stats, q_values, unflatten
+from dqn.networks import (
+    NetSpec,
+    init_params,
+    init_stats,
+    mlp_backward,
+    mlp_forward,
+    q_values,
+    unflatten,
+)
 from dqn.optim import BatchedAdam, clip_grad_norm
 
 
@@ -62,6 +70,18 @@ def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Ten
     return per_item.mean(dim=1)
 
 
+def td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """d td_loss / d q_taken, (S, B): each seed's loss is a mean over its B items, so
+
+        mse:    2 (q - y) / B
+        huber:  clamp(q - y, -1, 1) / B     (delta 1)
+    """
+    diff = q_taken - target
+    if kind == "huber":
+        return diff.clamp(-1.0, 1.0) / diff.shape[1]
+    return diff * (2.0 / diff.shape[1])
+
+
 def polyak(target: torch.Tensor, online: torch.Tensor, tau: float, due: torch.Tensor
            ) -> torch.Tensor:
     """The target rows (S, n) after a Polyak update of the seeds where due (S,) is True:
@@ -99,14 +119,26 @@ class Agent:
         self.stats = init_stats(self.spec, self.S, device)  # (S, n_stats) BatchNorm running
         self.target_params = self.params.clone()  # (S, P)
         self.target_stats = self.stats.clone()  # (S, n_stats)
+        self.grad = torch.zeros_like(self.params)  # (S, P)
+        # per-layer views, made once: the buffers are only ever updated in place
+        self._online = unflatten(self.spec, self.params)
+        self._target = unflatten(self.spec, self.target_params)
+        self._grads = unflatten(self.spec, self.grad)
         self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw")
+
+    def _q(self, target: bool, x: torch.Tensor) -> torch.Tensor:
+        """Q-values (S, N, A) of the online or the target network, BatchNorm in eval mode."""
+        if self.spec.batchnorm:
+            params, stats = ((self.target_params, self.target_stats) if target
+                             else (self.params, self.stats))
+            return q_values(self.spec, params, stats, x)[0]
+        return mlp_forward(self.spec, self._target if target else self._online, x)
 
     # acting -------------------------------------------------------------------------------
     @torch.no_grad()
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         """Greedy actions (S, N) for observations (S, N, obs_dim), BatchNorm in eval mode."""
-        q, _ = q_values(self.spec, self.params, self.stats, obs, train=False)
-        return q.argmax(dim=-1)
+        return self._q(False, obs).argmax(dim=-1)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, epsilon: torch.Tensor, generator: torch.Generator
@@ -122,40 +154,55 @@ class Agent:
     def update(self, batch: dict[str, torch.Tensor], mask: torch.Tensor) -> UpdateStats:
         """One gradient step on a batch (S, B, ...) for the seeds where mask (S,) is True.
 
-        The loss summed over seeds has, for seed i, the gradient of seed i's own mean loss
-        alone, so one backward pass serves all seeds independently.
+        Each seed's gradient is that of its own mean loss alone: batched matmuls per seed
+        (networks.mlp_backward), or autograd with BatchNorm (_gradient_autograd).
         """
         c = self.config
         with torch.no_grad():
-            next_q_target, _ = q_values(self.spec, self.target_params, self.target_stats,
-                                        batch["next_obs"])  # (S, B, A)
-            next_q_online = None
-            if c.double_dqn:
-                next_q_online, _ = q_values(self.spec, self.params, self.stats,
-                                            batch["next_obs"])  # (S, B, A)
+            next_q_target = self._q(True, batch["next_obs"])  # (S, B, A)
+            next_q_online = self._q(False, batch["next_obs"]) if c.double_dqn else None
             bootstrap = bootstrap_mask(batch["terminated"], batch["truncated"],
                                        c.terminal_masking, c.truncation)  # (S, B)
             y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
                           c.gamma, c.reward_scale)  # (S, B)
-
-        # gradients w.r.t. per-layer views of the flat buffer: the same numbers as through the
-        # flat buffer, without autograd zero-filling an (S, P) tensor for every slice
-        views = {k: v.requires_grad_() for k, v in unflatten(self.spec, self.params).items()}
-        q, new_stats = q_values(self.spec, views, self.stats, batch["obs"], train=True)
-        q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-        loss = td_loss(q_taken, y, c.loss)  # (S,)
-        grads = torch.autograd.grad(loss.sum(), list(views.values()))
-        grad = torch.cat([g.reshape(self.S, -1) for g in grads], dim=1)  # (S, P)
-        # masked seeds get exactly zero: where, not multiply, because a masked seed's batch may
-        # hold NaN (an empty memory samples garbage) and 0 * NaN is NaN
-        grad = torch.where(mask[:, None], grad, 0.0)
-        grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
-        self.optimizer.step(grad, mask)
-        with torch.no_grad():
-            self.stats = torch.where(mask[:, None], new_stats, self.stats)
+            if self.spec.batchnorm:
+                q_taken, loss = self._gradient_autograd(batch, y, mask)
+            else:
+                tape: list = []
+                q = mlp_forward(self.spec, self._online, batch["obs"], tape)  # (S, B, A)
+                q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
+                loss = td_loss(q_taken, y, c.loss)  # (S,)
+                dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
+                                                  td_loss_grad(q_taken, y, c.loss)[..., None])
+                mlp_backward(self.spec, self._online, tape, dq, self._grads)  # into self.grad
+            # masked seeds get exactly zero: where, not multiply, because a masked seed's batch
+            # may hold NaN (an empty memory samples garbage) and 0 * NaN is NaN
+            grad = torch.where(mask[:, None], self.grad, 0.0)
+            grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
+            self.optimizer.step(grad, mask)
             td_abs = (q_taken - y).abs().mean(dim=1)
         self.sync_target(updated=mask)
-        return UpdateStats(loss.detach(), q_taken.detach().mean(dim=1), td_abs, grad_norm, mask)
+        return UpdateStats(loss, q_taken.mean(dim=1), td_abs, grad_norm, mask)
+
+    def _gradient_autograd(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
+                           mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """With BatchNorm: the gradient into self.grad by autograd, and the running statistics
+        of the seeds in mask updated; returns (q_taken (S, B), loss (S,)).
+
+        The loss summed over seeds has, for seed i, the gradient of seed i's own mean loss
+        alone, so one backward pass serves all seeds independently. Gradients are taken with
+        respect to per-layer views of the flat buffer: the same numbers as through the flat
+        buffer, without autograd zero-filling an (S, P) tensor for every slice.
+        """
+        with torch.enable_grad():
+            views = {k: v.requires_grad_() for k, v in unflatten(self.spec, self.params).items()}
+            q, new_stats = q_values(self.spec, views, self.stats, batch["obs"], train=True)
+            q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
+            loss = td_loss(q_taken, y, self.config.loss)  # (S,)
+            grads = torch.autograd.grad(loss.sum(), list(views.values()))
+        torch.cat([g.reshape(self.S, -1) for g in grads], dim=1, out=self.grad)
+        self.stats = torch.where(mask[:, None], new_stats.detach(), self.stats)
+        return q_taken.detach(), loss.detach()
 
     # target network -----------------------------------------------------------------------
     @torch.no_grad()
@@ -187,6 +234,6 @@ class Agent:
         elif c.target == "hard_episodes" and episode_ended is not None and episode_ended.any():
             ended = torch.from_numpy(episode_ended).to(self.device)
             due = ended & (episodes % c.target_period == 0)
-        if due is not None:
-            self.target_params = polyak(self.target_params, self.params, tau, due)
-            self.target_stats = polyak(self.target_stats, self.stats, tau, due)
+        if due is not None:  # in place: the target's per-layer views stay valid
+            self.target_params.copy_(polyak(self.target_params, self.params, tau, due))
+            self.target_stats.copy_(polyak(self.target_stats, self.stats, tau, due))

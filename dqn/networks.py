@@ -197,3 +197,82 @@ def q_values(
         q = torch.baddbmm(p["out.bias"].unsqueeze(1), h, p["out.weight"])  # (S, N, A)
     stats_out = torch.cat(new_stats, dim=1) if new_stats else stats.reshape(S, 0)
     return q, stats_out
+
+
+# Without BatchNorm the network is a plain MLP, whose gradients take a few batched matmuls
+# written out below: faster than autograd's bookkeeping for these small layers, and checked
+# against autograd for every architecture knob in tests/test_networks.py.
+Tape = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def mlp_forward(spec: NetSpec, p: dict[str, torch.Tensor], x: torch.Tensor,
+                tape: Tape | None = None) -> torch.Tensor:
+    """Q-values (S, N, A) of a network without BatchNorm for x (S, N, obs_dim), from the
+    per-layer views `p`. With a `tape`, each layer's input and pre-activation are kept for
+    mlp_backward (the head's input last)."""
+    h = x
+    for i in range(len(spec.hidden)):
+        z = torch.baddbmm(p[f"fc{i}.bias"].unsqueeze(1), h, p[f"fc{i}.weight"])  # (S, N, H_i)
+        if tape is not None:
+            tape.append((h, z))
+        h = _activation(z, spec.activation)
+    if tape is not None:
+        tape.append((h, h))
+    if not spec.dueling:
+        return torch.baddbmm(p["out.bias"].unsqueeze(1), h, p["out.weight"])  # (S, N, A)
+    value = torch.baddbmm(p["value.bias"].unsqueeze(1), h, p["value.weight"])  # (S, N, 1)
+    adv = torch.baddbmm(p["advantage.bias"].unsqueeze(1), h, p["advantage.weight"])  # (S,N,A)
+    if spec.dueling_aggregation == "mean":
+        return value + adv - adv.mean(dim=-1, keepdim=True)
+    centre, best = adv.max(dim=-1, keepdim=True)
+    if tape is not None:
+        tape.append((best, best))
+    return value + adv - centre
+
+
+def _activation_grad(z: torch.Tensor, kind: str) -> torch.Tensor:
+    """d act(z) / dz, elementwise (at 0, relu's is 0, as torch's is)."""
+    if kind == "relu":
+        return (z > 0).to(z.dtype)
+    if kind == "leaky_relu":
+        return torch.where(z > 0, 1.0, 0.01)
+    return 1 - torch.tanh(z) ** 2
+
+
+def mlp_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torch.Tensor,
+                 grads: dict[str, torch.Tensor]) -> None:
+    """Write into `grads` (views of an (S, P) buffer) the gradient of sum(dq * q) with respect
+    to every parameter, q being the mlp_forward that filled `tape`. Per layer y = h W + b:
+    dW = h^T dy, db = sum over N of dy, dh = dy W^T; through the activation dz = dh act'(z)."""
+    if spec.dueling:
+        if spec.dueling_aggregation == "mean":
+            best = None
+        else:
+            best = tape.pop()[0]  # (S, N, 1) the advantage the max took
+        h = tape.pop()[0]  # (S, N, H) the head's input
+        total = dq.sum(dim=-1, keepdim=True)  # (S, N, 1)
+        # q = v + a - centre(a): dv = sum_a dq; da = dq - d centre
+        if best is None:
+            dadv = dq - total / dq.shape[-1]
+        else:
+            dadv = dq.scatter_add(-1, best, -total)
+        _linear_grads(h, total, grads, "value")
+        _linear_grads(h, dadv, grads, "advantage")
+        dh = torch.baddbmm(torch.bmm(total, p["value.weight"].transpose(1, 2)), dadv,
+                           p["advantage.weight"].transpose(1, 2))  # (S, N, H)
+    else:
+        h = tape.pop()[0]
+        _linear_grads(h, dq, grads, "out")
+        dh = torch.bmm(dq, p["out.weight"].transpose(1, 2))
+    for i in reversed(range(len(spec.hidden))):
+        h_in, z = tape.pop()
+        dz = dh * _activation_grad(z, spec.activation)  # (S, N, H_i)
+        _linear_grads(h_in, dz, grads, f"fc{i}")
+        if i:
+            dh = torch.bmm(dz, p[f"fc{i}.weight"].transpose(1, 2))
+
+
+def _linear_grads(h: torch.Tensor, dy: torch.Tensor, grads: dict[str, torch.Tensor],
+                  name: str) -> None:
+    torch.bmm(h.transpose(1, 2), dy, out=grads[f"{name}.weight"])  # (S, in, out)
+    torch.sum(dy, dim=1, out=grads[f"{name}.bias"])  # (S, out)

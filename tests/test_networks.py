@@ -13,7 +13,15 @@ import pytest
 import torch
 from torch import nn
 
-from dqn.networks import NetSpec, init_params, init_stats, q_values, unflatten
+from dqn.networks import (
+    NetSpec,
+    init_params,
+    init_stats,
+    mlp_backward,
+    mlp_forward,
+    q_values,
+    unflatten,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -267,3 +275,24 @@ def test_fresh_init_matches_torch_nn_forward():
     for s, net in enumerate(nets):
         net.eval()
         torch.testing.assert_close(q[s], net(x[s]))
+
+
+@pytest.mark.parametrize("hidden", [(5,), (6, 4), (3, 5, 4)])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dueling", DUELING)
+def test_explicit_mlp_backward_matches_torch_nn(dueling, activation, hidden):
+    """The hand-written backward of networks without BatchNorm (the fast path) against
+    torch.nn's autograd, for every head, activation and depth."""
+    spec = NetSpec(3, 4, hidden, activation, False, dueling is not None, dueling or "mean")
+    flat, _, x, w = batched_setup(spec)
+    views = unflatten(spec, flat)
+    tape: list = []
+    q = mlp_forward(spec, views, x, tape)
+    grad = torch.zeros_like(flat)
+    mlp_backward(spec, views, tape, w, unflatten(spec, grad))
+    assert tape == []
+    for s, net in enumerate(references(spec, flat, init_stats(spec, 3, CPU).double(), dueling)):
+        q_ref = net(x[s])
+        (q_ref * w[s]).sum().backward()
+        torch.testing.assert_close(q[s], q_ref)
+        torch.testing.assert_close(grad[s], net.grad_row())

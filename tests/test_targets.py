@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dqn.agent import Agent, bootstrap_mask, polyak, td_loss, td_target
+from dqn.agent import Agent, bootstrap_mask, polyak, td_loss, td_loss_grad, td_target
 from dqn.config import from_dict
 from dqn.networks import q_values
 
@@ -246,3 +246,12 @@ def test_double_dqn_picks_with_online_and_values_with_target():
     out = agent.update(batch, ALL)
     torch.testing.assert_close(out.loss, loss_with(double))
     assert not torch.allclose(out.loss, loss_with(plain))
+
+
+@pytest.mark.parametrize("kind", ["huber", "mse"])
+def test_td_loss_grad_is_the_gradient_of_td_loss(kind):
+    q = Q_TAKEN.clone().requires_grad_()
+    (auto,) = torch.autograd.grad(td_loss(q, TARGET, kind).sum(), q)
+    torch.testing.assert_close(td_loss_grad(Q_TAKEN, TARGET, kind), auto)
+    # by hand, item (1, 2): d = 3; mse 2 * 3 / 3 = 2; huber clamps to 1 / 3
+    assert td_loss_grad(Q_TAKEN, TARGET, kind)[1, 2] == (1 / 3 if kind == "huber" else 2.0)
