@@ -115,6 +115,7 @@ class Agent:
         self.config = config
         self.spec = NetSpec.from_config(config, obs_dim, n_actions)
         self.S, self.n_actions, self.device = len(init_seeds), n_actions, device
+        self.on_cpu = device.type == "cpu"
         self.params = init_params(self.spec, init_seeds, device)  # (S, P)
         self.stats = init_stats(self.spec, self.S, device)  # (S, n_stats) BatchNorm running
         self.target_params = self.params.clone()  # (S, P)
@@ -124,7 +125,8 @@ class Agent:
         self._online = unflatten(self.spec, self.params)
         self._target = unflatten(self.spec, self.target_params)
         self._grads = unflatten(self.spec, self.grad)
-        self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw")
+        self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw",
+                                     grad=self.grad)
 
     def _q(self, target: bool, x: torch.Tensor) -> torch.Tensor:
         """Q-values (S, N, A) of the online or the target network, BatchNorm in eval mode."""
@@ -176,8 +178,11 @@ class Agent:
                                                   td_loss_grad(q_taken, y, c.loss)[..., None])
                 mlp_backward(self.spec, self._online, tape, dq, self._grads)  # into self.grad
             # masked seeds get exactly zero: where, not multiply, because a masked seed's batch
-            # may hold NaN (an empty memory samples garbage) and 0 * NaN is NaN
-            grad = torch.where(mask[:, None], self.grad, 0.0)
+            # may hold NaN (an empty memory samples garbage) and 0 * NaN is NaN. On the CPU a
+            # mask read on the host is free, and saves the pass when every seed is ready.
+            grad = self.grad
+            if not self.on_cpu or not bool(mask.all()):
+                grad = torch.where(mask[:, None], grad, 0.0)
             grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
             self.optimizer.step(grad, mask)
             td_abs = (q_taken - y).abs().mean(dim=1)

@@ -22,7 +22,7 @@ class BatchedAdam:
     """Adam (or AdamW with decoupled weight decay) where each seed row has its own state."""
 
     def __init__(self, params: torch.Tensor, lr: float, adamw: bool = False,
-                 host_mask: bool | None = None) -> None:
+                 host_mask: bool | None = None, grad: torch.Tensor | None = None) -> None:
         self.params = params  # (S, P), updated in place
         self.lr = lr
         self.adamw = adamw
@@ -34,12 +34,15 @@ class BatchedAdam:
         self._rows = [list(t.unbind(0)) for t in (self.params, self.exp_avg, self.exp_avg_sq)]
         self._steps = list(self.steps[:, 0].unbind(0))
         self.host_mask = params.device.type == "cpu" if host_mask is None else host_mask
+        # the caller's gradient buffer (S, P), if it has one: its rows are made once too
+        self.grad = grad
+        self._grad_rows = list(grad.unbind(0)) if grad is not None else None
 
     @torch.no_grad()
     def step(self, grad: torch.Tensor, mask: torch.Tensor) -> None:
         """Apply one update to the seeds where mask (S,) is True; others keep params and state
         exactly (bit for bit)."""
-        grads = list(grad.unbind(0))
+        grads = self._grad_rows if grad is self.grad else list(grad.unbind(0))
         if self.host_mask:
             keep = mask.tolist()
             if all(keep):
