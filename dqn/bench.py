@@ -1,8 +1,16 @@
-"""`make bench`: seed-steps per second against the number of batched seeds S.
+"""`make bench`: seed-steps per second against the number of batched seeds S, side by side with
+a plain single-seed torch loop (dqn.plain) and a matmul roofline.
 
-For each S the default config trains on CartPole-v1; the clock runs between two progress
-callbacks after a warm-up (learning already on), so start-up and evaluation are excluded. The
-same work done one seed at a time (S runs of S=1 in a row) is timed side by side for S = 8, 32.
+Every row trains the default config on CartPole-v1 for STEPS environment steps with greedy
+evaluation off (one at the very end), one torch thread, denormals flushed. Two rates per run:
+end to end (the whole train() call: envs, networks, replay set up, then every step) and steady
+state (the clock between two progress callbacks, from a quarter to three quarters of the run,
+learning on). The plain loop is timed the same way in the same process and settings.
+
+The roofline: the matrix-product FLOPs one seed-step needs (acting, then per update the target
+forward, the online forward and its backward, divided by train_frequency), and the time the
+same batched matmuls take on their own on this machine, hot in cache. That time bounds
+seed-steps/s from above; `roofline_fraction` is how much of it a run reaches.
 Writes results/bench/bench.csv (rows of other devices are kept) and scaling.png.
 """
 
@@ -19,7 +27,9 @@ import pandas as pd
 import torch
 
 from dqn.config import Config
-from dqn.device import cpu_threads, resolve_device
+from dqn.device import cpu_settings, cpu_threads, resolve_device
+from dqn.envs import dims
+from dqn.plain import train_plain
 from dqn.provenance import git_commit, versions
 from dqn.tables import write_atomic
 from dqn.train import train
@@ -30,7 +40,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 CPU_SIZES = (1, 8, 32, 128)
 GPU_SIZES = (1, 8, 32, 128, 512, 1024, 4096)
-ONE_AT_A_TIME = (8, 32)  # S values also timed as S single-seed runs in a row
+STEPS = 20_000
 
 
 def _rss_mb() -> float:
@@ -42,55 +52,117 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(S: int, device: str, warmup: int, steps: int) -> dict[str, float]:
-    """Lockstep steps per second of the default config with S seeds, after `warmup` steps."""
-    interval = 250
-    total = warmup + steps + interval
-    config = Config(device=device, total_steps=total, learning_starts=warmup // 2,
-                    eval_every=10 * total, log_every=interval)
+def bench_config(device: str, steps: int) -> Config:
+    """The default config, evaluated once at the end, logging often enough to time windows."""
+    return Config(device=device, total_steps=steps, eval_every=steps, eval_episodes=1,
+                  log_every=250)
+
+
+def _window(steps: int) -> tuple[int, int]:
+    """The steady-state window: from a quarter to three quarters of the run (log steps)."""
+    return 250 * round(steps / 4 / 250), 250 * round(3 * steps / 4 / 250)
+
+
+def measure(S: int, device: str, steps: int) -> dict[str, float]:
+    """One batched run of S seeds: end-to-end and steady-state seed-steps per second."""
+    lo, hi = _window(steps)
     marks: dict[int, tuple[float, float]] = {}
 
     def progress(step: int, _: dict[str, float]) -> None:
-        if torch.cuda.is_available() and device.startswith("cuda"):
+        if device.startswith("cuda"):
             torch.cuda.synchronize()
         marks[step] = (time.perf_counter(), _rss_mb())
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    train(config, list(range(S)), progress=progress)
-    (t0, rss0), (t1, rss1) = marks[warmup], marks[warmup + steps]
-    out = {"lockstep_steps_per_s": steps / (t1 - t0), "rss_mb": rss1,
-           "rss_growth_mb": rss1 - rss0, "seconds": t1 - t0}
-    out["seed_steps_per_s"] = S * out["lockstep_steps_per_s"]
-    out["gpu_peak_mb"] = (torch.cuda.max_memory_allocated() / 2**20
-                          if device.startswith("cuda") else float("nan"))
-    return out
+    start = time.perf_counter()
+    train(bench_config(device, steps), list(range(S)), progress=progress)
+    seconds = time.perf_counter() - start
+    (t0, rss0), (t1, rss1) = marks[lo], marks[hi]
+    return {"S": S, "seconds": seconds, "seed_steps_per_s": S * steps / seconds,
+            "steady_seed_steps_per_s": S * (hi - lo) / (t1 - t0),
+            "rss_mb": rss1, "rss_growth_mb": rss1 - rss0,
+            "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
+                            if device.startswith("cuda") else float("nan"))}
+
+
+def measure_plain(steps: int) -> dict[str, float]:
+    """The plain single-seed loop on the CPU, timed like `measure`."""
+    lo, hi = _window(steps)
+    marks: dict[int, float] = {}
+    with cpu_settings(torch.device("cpu")):
+        run = train_plain(bench_config("cpu", steps), 0,
+                          progress=lambda step, _: marks.__setitem__(step, time.perf_counter()),
+                          progress_every=250)
+    return {"S": 1, "seconds": run.seconds, "seed_steps_per_s": steps / run.seconds,
+            "steady_seed_steps_per_s": (hi - lo) / (marks[hi] - marks[lo]),
+            "rss_mb": _rss_mb()}
+
+
+def matmul_shapes(c: Config, obs_dim: int, n_actions: int) -> list[tuple[int, int, int, float]]:
+    """(N, K, M, times per seed-step) of every per-seed matrix product (N x K) @ (K x M) in a
+    seed-step: acting on one observation, and per update (every train_frequency steps) the
+    target forward, the online forward and its backward (dW = h^T dy, dh = dy W^T)."""
+    widths = [obs_dim, *c.hidden, n_actions + (1 if c.dueling else 0)]
+    layers = list(zip(widths, widths[1:], strict=False))
+    per_update = c.gradient_steps / c.train_frequency
+    forwards = 2 + (1 if c.double_dqn else 0)  # target, online on s (and online on s')
+    B = c.batch_size
+    shapes = [(1, k, m, 1.0) for k, m in layers]
+    shapes += [(B, k, m, forwards * per_update) for k, m in layers]
+    shapes += [(k, B, m, per_update) for k, m in layers]  # dW
+    shapes += [(B, m, k, per_update) for k, m in layers[1:]]  # dh (not into the input)
+    return shapes
+
+
+def roofline(c: Config, S: int, device: str) -> dict[str, float]:
+    """Matmul FLOPs per seed-step, and the seed-steps/s bound the batched matmuls alone give."""
+    obs_dim, n_actions, _ = dims(c.env_id)
+    dev = torch.device(device)
+    flops = seconds = 0.0
+    with cpu_settings(dev):
+        for N, K, M, times in matmul_shapes(c, obs_dim, n_actions):
+            a, b = torch.randn(S, N, K, device=dev), torch.randn(S, K, M, device=dev)
+            for _ in range(5):
+                torch.bmm(a, b)
+            reps = 20
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            for _ in range(reps):
+                torch.bmm(a, b)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            seconds += times * (time.perf_counter() - t) / reps / S
+            flops += times * 2 * N * K * M
+    return {"flops_per_seed_step": flops, "bmm_gflops": flops / seconds / 1e9,
+            "roofline_seed_steps_per_s": 1 / seconds}
 
 
 def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = False) -> int:
     """Run the benchmark, print a table, write bench.csv and scaling.png; returns 0."""
     dev = str(resolve_device(device))
-    threads = cpu_threads() if dev == "cpu" else 0  # what train() runs with
     sizes = (1, 4) if tiny else (GPU_SIZES if dev.startswith("cuda") else CPU_SIZES)
-    warmup, steps = (500, 250) if tiny else (1_500, 1_500)
-    sequential_sizes = (4,) if tiny else ONE_AT_A_TIME
-    common = {"device": dev, "device_name": _device_name(dev), "threads": threads,
+    steps = 1_000 if tiny else STEPS
+    common = {"device": dev, "device_name": _device_name(dev),
+              "threads": cpu_threads() if dev == "cpu" else 0, "steps": steps,
               "commit": git_commit(), **versions()}
-    rows = []
+    plain = measure_plain(steps)
+    rows = [{**common, "device": "cpu", "kind": "plain loop", **plain,
+             "vs_plain": 1.0, "steady_vs_plain": 1.0}]
+    print(f"plain loop  {plain['seed_steps_per_s']:>9,.0f} seed-steps/s end to end, "
+          f"{plain['steady_seed_steps_per_s']:>9,.0f} steady", flush=True)
     for S in sizes:
-        r = measure(S, dev, warmup, steps)
-        row = {**common, "S": S, **r}
-        if S in sequential_sizes:
-            # the same work as S runs of one seed in a row, each timed the same way
-            seconds = sum(measure(1, dev, warmup, steps)["seconds"] for _ in range(S))
-            row["one_at_a_time_seed_steps_per_s"] = S * steps / seconds
-            row["batching_gain"] = r["seed_steps_per_s"] / row["one_at_a_time_seed_steps_per_s"]
-        rows.append(row)
-        print(f"S={S:>5}  {r['lockstep_steps_per_s']:>8,.0f} lockstep steps/s  "
-              f"{r['seed_steps_per_s']:>11,.0f} seed-steps/s  rss {r['rss_mb']:,.0f} MiB"
-              + (f"  gpu peak {r['gpu_peak_mb']:,.0f} MiB" if dev.startswith("cuda") else "")
-              + (f"  batched/one-at-a-time x{row['batching_gain']:.1f}"
-                 if "batching_gain" in row else ""), flush=True)
+        r = measure(S, dev, steps) | roofline(bench_config(dev, steps), S, dev)
+        r["vs_plain"] = r["seed_steps_per_s"] / plain["seed_steps_per_s"]
+        r["steady_vs_plain"] = r["steady_seed_steps_per_s"] / plain["steady_seed_steps_per_s"]
+        r["roofline_fraction"] = r["steady_seed_steps_per_s"] / r["roofline_seed_steps_per_s"]
+        rows.append({**common, "kind": "batched", **r})
+        print(f"S={S:>5}  {r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
+              f"(x{r['vs_plain']:.1f} plain), {r['steady_seed_steps_per_s']:>9,.0f} steady "
+              f"(x{r['steady_vs_plain']:.1f}); roofline {r['roofline_seed_steps_per_s']:,.0f} "
+              f"({r['roofline_fraction']:.0%} reached, {r['bmm_gflops']:.0f} GFLOP/s matmuls)"
+              f"  rss {r['rss_mb']:,.0f} MiB", flush=True)
     new = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.csv"
@@ -110,21 +182,34 @@ def _device_name(dev: str) -> str:
 
 
 def _figure(df: pd.DataFrame, path: Path) -> None:
-    """Seed-steps per second vs S, log-log, one line per device, with ideal linear scaling."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for i, (dev, g) in enumerate(df.groupby("device", sort=True)):
+    """Seed-steps per second vs S, log-log, per device: end to end and steady state, the
+    matmul roofline, and the plain single-seed loop with the 10x-it line."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    kind = df["kind"] if "kind" in df else pd.Series("batched", index=df.index)
+    batched = df[kind != "plain loop"]
+    for i, (dev, g) in enumerate(batched.groupby("device", sort=True)):
         g = g.sort_values("S")
         colour = f"C{i}"
         label = f"{dev} ({g['device_name'].iloc[0]}, {int(g['threads'].iloc[0]) or ''} thr)"
-        ax.plot(g["S"], g["seed_steps_per_s"], "o-", color=colour, label=label)
-        first = g.iloc[0]
-        ax.plot(g["S"], first["seed_steps_per_s"] * g["S"] / first["S"], ":", color=colour,
-                alpha=0.6, label=f"{dev}: ideal linear scaling")
+        ax.plot(g["S"], g["seed_steps_per_s"], "o-", color=colour,
+                label=f"{label}: end to end")
+        if "steady_seed_steps_per_s" in g and g["steady_seed_steps_per_s"].notna().any():
+            ax.plot(g["S"], g["steady_seed_steps_per_s"], "s--", color=colour, alpha=0.7,
+                    label=f"{dev}: steady state")
+        if "roofline_seed_steps_per_s" in g and g["roofline_seed_steps_per_s"].notna().any():
+            ax.plot(g["S"], g["roofline_seed_steps_per_s"], ":", color=colour, lw=2,
+                    label=f"{dev}: matmul roofline")
+    plain = df[kind == "plain loop"]
+    if len(plain):
+        rate = float(plain["seed_steps_per_s"].iloc[0])
+        ax.axhline(rate, color="0.3", lw=1.5, label=f"plain single-seed loop ({rate:,.0f})")
+        ax.axhline(10 * rate, color="0.3", lw=1, ls="-.", label="10x the plain loop")
     ax.set(xscale="log", yscale="log", xlabel="seeds trained in lockstep, S",
            ylabel="seed-steps per second",
-           title="Batching seeds: throughput vs number of seeds\n(default config, CartPole-v1)")
+           title="Batching seeds: throughput vs number of seeds\n"
+                 "(default config, CartPole-v1, one thread, evaluation off)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7.5)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png",
                                                metadata={"Software": None}))
