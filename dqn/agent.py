@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from dqn.config import Config
 from dqn.networks import (
     NetSpec,
+    head,
     init_params,
     init_stats,
     mlp_backward,
@@ -125,6 +126,9 @@ class Agent:
         self._online = unflatten(self.spec, self.params)
         self._target = unflatten(self.spec, self.target_params)
         self._grads = unflatten(self.spec, self.grad)
+        self._head_cache: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._head_key: dict[bool, tuple[int, int] | None] = {False: None, True: None}
+        self._steps = 0  # optimizer steps taken
         self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw",
                                      grad=self.grad)
 
@@ -134,7 +138,19 @@ class Agent:
             params, stats = ((self.target_params, self.target_stats) if target
                              else (self.params, self.stats))
             return q_values(self.spec, params, stats, x)[0]
-        return mlp_forward(self.spec, self._target if target else self._online, x)
+        views = self._target if target else self._online
+        return mlp_forward(self.spec, views, x, out_layer=self._out_layer(target))
+
+    def _out_layer(self, target: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer in the layout the forward pass wants (networks.head), rebuilt only
+        after its buffer changed: an in-place op bumps a tensor's version counter, and the
+        fused Adam kernel, which does not, bumps self._steps."""
+        flat = self.target_params if target else self.params
+        key = (flat._version, self._steps)
+        if self._head_key[target] != key:
+            self._head_cache[target] = head(self.spec, self._target if target else self._online)
+            self._head_key[target] = key
+        return self._head_cache[target]
 
     # acting -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -171,7 +187,8 @@ class Agent:
                 q_taken, loss = self._gradient_autograd(batch, y, mask)
             else:
                 tape: list = []
-                q = mlp_forward(self.spec, self._online, batch["obs"], tape)  # (S, B, A)
+                q = mlp_forward(self.spec, self._online, batch["obs"], tape,
+                                out_layer=self._out_layer(False))  # (S, B, A)
                 q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
                 loss = td_loss(q_taken, y, c.loss)  # (S,)
                 dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
@@ -185,6 +202,7 @@ class Agent:
                 grad = torch.where(mask[:, None], grad, 0.0)
             grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
             self.optimizer.step(grad, mask)
+            self._steps += 1
             td_abs = (q_taken - y).abs().mean(dim=1)
         self.sync_target(updated=mask)
         return UpdateStats(loss, q_taken.mean(dim=1), td_abs, grad_norm, mask)

@@ -206,7 +206,7 @@ Tape = list[tuple[torch.Tensor, ...]]
 NARROW = 16  # output widths below this go through _narrow (measured: 3-5x faster)
 
 
-def _head(spec: NetSpec, p: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def head(spec: NetSpec, p: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """The output layer as one (S, M, H) weight, transposed and contiguous, and its (S, M)
     bias: value and advantage side by side for a dueling head (M = 1 + A), else (M = A)."""
     names = ("value", "advantage") if spec.dueling else ("out",)
@@ -224,10 +224,12 @@ def _narrow(h: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -> torc
 
 
 def mlp_forward(spec: NetSpec, p: dict[str, torch.Tensor], x: torch.Tensor,
-                tape: Tape | None = None) -> torch.Tensor:
+                tape: Tape | None = None,
+                out_layer: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Q-values (S, N, A) of a network without BatchNorm for x (S, N, obs_dim), from the
     per-layer views `p`. With a `tape`, each layer's input and pre-activation are kept for
-    mlp_backward (then the head's input and weight, and the max aggregation's choice)."""
+    mlp_backward (then the head's input and weight, and the max aggregation's choice).
+    out_layer: head(spec, p), when the caller keeps it between calls."""
     h = x
     for i in range(len(spec.hidden)):
         z = torch.baddbmm(p[f"fc{i}.bias"].unsqueeze(1), h, p[f"fc{i}.weight"])  # (S, N, H_i)
@@ -235,7 +237,7 @@ def mlp_forward(spec: NetSpec, p: dict[str, torch.Tensor], x: torch.Tensor,
         if tape is not None:
             tape.append((h, z, out))
         h = out
-    weight_t, bias = _head(spec, p)
+    weight_t, bias = out_layer if out_layer is not None else head(spec, p)
     out = _narrow(h, weight_t, bias)  # (S, N, M)
     if tape is not None:
         tape.append((h, weight_t))
