@@ -162,10 +162,12 @@ class Agent:
     def act(self, obs: torch.Tensor, epsilon: torch.Tensor, generator: torch.Generator
             ) -> torch.Tensor:
         """Epsilon-greedy actions (S,) for one observation per seed (S, obs_dim)."""
-        greedy = self.greedy(obs[:, None])[:, 0]  # (S,)
         explore = torch.rand(self.S, generator=generator, device=self.device) < epsilon  # (S,)
         random_action = torch.randint(self.n_actions, (self.S,), generator=generator,
                                       device=self.device)  # (S,)
+        if self.on_cpu and bool(explore.all()):  # read on the host for free: no greedy needed
+            return random_action
+        greedy = self.greedy(obs[:, None])[:, 0]  # (S,)
         return torch.where(explore, random_action, greedy)
 
     # learning -----------------------------------------------------------------------------

@@ -30,10 +30,13 @@ class Replay:
     def add(
         self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
         next_obs: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
-        keep: torch.Tensor,
+        keep: torch.Tensor, every: bool = False,
     ) -> None:
-        """Store one transition per seed (tensors with leading dim S) where keep (S,) is True."""
-        slot = torch.where(keep, self.ptr, self.capacity)  # (S,)
+        """Store one transition per seed (tensors with leading dim S) where keep (S,) is True.
+
+        every: the caller knows on the host that keep is all True, which saves three passes.
+        """
+        slot = self.ptr if every else torch.where(keep, self.ptr, self.capacity)  # (S,)
         i = (self._rows, slot)
         self.obs[i] = obs
         self.next_obs[i] = next_obs
@@ -41,6 +44,10 @@ class Replay:
         self.reward[i] = reward
         self.terminated[i] = terminated
         self.truncated[i] = truncated
+        if every:
+            self.ptr = (self.ptr + 1) % self.capacity
+            self.count = (self.count + 1).clamp(max=self.capacity)
+            return
         self.ptr = torch.where(keep, (self.ptr + 1) % self.capacity, self.ptr)
         self.count = torch.where(keep, (self.count + 1).clamp(max=self.capacity), self.count)
 

@@ -63,12 +63,15 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         next_obs = torch.as_tensor(next_obs_np, device=device)  # (S, obs_dim)
         done_np = terminated_np | truncated_np  # (S,)
 
-        # store: never the autoreset step, whose "transition" spans two episodes
-        stored = torch.rand(S, generator=store_rng, device=device) < c.store_probability
-        keep = stored & torch.as_tensor(~autoreset, device=device)
+        # store: never the autoreset step, whose "transition" spans two episodes (and with
+        # store_probability < 1 only a random fraction of the others)
+        keep = torch.as_tensor(~autoreset, device=device)  # (S,)
+        if c.store_probability < 1.0:
+            keep &= torch.rand(S, generator=store_rng, device=device) < c.store_probability
         replay.add(obs, action, torch.as_tensor(reward_np, device=device, dtype=torch.float32),
                    next_obs, torch.as_tensor(terminated_np, device=device),
-                   torch.as_tensor(truncated_np, device=device), keep)
+                   torch.as_tensor(truncated_np, device=device), keep,
+                   every=c.store_probability == 1.0 and not autoreset.any())
         rec.episode_step(step, reward_np, done_np, autoreset, eps)
 
         # learn: only seeds holding a full batch move (memory clearing can empty a seed's);
