@@ -125,7 +125,6 @@ class Agent:
         # per-layer views, made once: the buffers are only ever updated in place
         self._online = unflatten(self.spec, self.params)
         self._target = unflatten(self.spec, self.target_params)
-        self._grads = unflatten(self.spec, self.grad)
         self._head_cache: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
         self._head_key: dict[bool, tuple[int, int] | None] = {False: None, True: None}
         self._steps = 0  # optimizer steps taken
@@ -195,7 +194,7 @@ class Agent:
                 loss = td_loss(q_taken, y, c.loss)  # (S,)
                 dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
                                                   td_loss_grad(q_taken, y, c.loss)[..., None])
-                mlp_backward(self.spec, self._online, tape, dq, self._grads)  # into self.grad
+                mlp_backward(self.spec, self._online, tape, dq, self.grad)
             # masked seeds get exactly zero: where, not multiply, because a masked seed's batch
             # may hold NaN (an empty memory samples garbage) and 0 * NaN is NaN. On the CPU a
             # mask read on the host is free, and saves the pass when every seed is ready.

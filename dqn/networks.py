@@ -264,10 +264,12 @@ def _activation_backward(dh: torch.Tensor, z: torch.Tensor, out: torch.Tensor,
 
 
 def mlp_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torch.Tensor,
-                 grads: dict[str, torch.Tensor]) -> None:
-    """Write into `grads` (views of an (S, P) buffer) the gradient of sum(dq * q) with respect
-    to every parameter, q being the mlp_forward that filled `tape`. Per layer y = h W + b:
-    dW = h^T dy, db = sum over N of dy, dh = dy W^T; through the activation dz = dh act'(z)."""
+                 grad: torch.Tensor) -> None:
+    """Write into `grad` (S, P) the gradient of sum(dq * q) with respect to every parameter, q
+    being the mlp_forward that filled `tape`. Per layer y = h W + b: dW = h^T dy, db = sum over
+    N of dy, dh = dy W^T; through the activation dz = dh act'(z). Each piece is computed into
+    a tensor of its own and the (S, P) rows are assembled by one cat: a matmul writing
+    straight into a strided view of the rows falls back to one small matmul per seed."""
     if spec.dueling:
         best = tape.pop()[0] if spec.dueling_aggregation == "max" else None  # (S, N, 1)
         total = dq.sum(dim=-1, keepdim=True)  # (S, N, 1)
@@ -279,18 +281,20 @@ def mlp_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torc
     h, weight_t = tape.pop()
     dweight_t = torch.bmm(dout.transpose(1, 2), h)  # (S, M, H): dW^T, the fast layout
     dbias = dout.sum(dim=1)  # (S, M)
-    names = ("value", "advantage") if spec.dueling else ("out",)
+    pieces: dict[str, torch.Tensor] = {}
     start = 0
-    for n in names:
-        width = grads[f"{n}.bias"].shape[1]
-        grads[f"{n}.weight"].copy_(dweight_t[:, start:start + width].transpose(1, 2))
-        grads[f"{n}.bias"].copy_(dbias[:, start:start + width])
+    for n in ("value", "advantage") if spec.dueling else ("out",):
+        width = p[f"{n}.bias"].shape[1]
+        pieces[f"{n}.weight"] = dweight_t[:, start:start + width].transpose(1, 2)
+        pieces[f"{n}.bias"] = dbias[:, start:start + width]
         start += width
     dh = torch.bmm(dout, weight_t)  # (S, N, H)
     for i in reversed(range(len(spec.hidden))):
         h_in, z, out = tape.pop()
         dz = _activation_backward(dh, z, out, spec.activation)  # (S, N, H_i)
-        torch.bmm(h_in.transpose(1, 2), dz, out=grads[f"fc{i}.weight"])  # (S, in, out)
-        torch.sum(dz, dim=1, out=grads[f"fc{i}.bias"])  # (S, out)
+        pieces[f"fc{i}.weight"] = torch.bmm(h_in.transpose(1, 2), dz)  # (S, in, out)
+        pieces[f"fc{i}.bias"] = dz.sum(dim=1)  # (S, out)
         if i:
             dh = torch.bmm(dz, p[f"fc{i}.weight"].transpose(1, 2))
+    S = grad.shape[0]
+    torch.cat([pieces[name].reshape(S, -1) for name in spec.offsets], dim=1, out=grad)
