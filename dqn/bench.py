@@ -9,7 +9,8 @@ learning on). The plain loop is timed the same way in the same process and setti
 
 The roofline: the matrix-product FLOPs one seed-step needs (acting, then per update the target
 forward, the online forward and its backward, divided by train_frequency), and the time the
-same batched matmuls take on their own on this machine, hot in cache. That time bounds
+same batched matmuls take on their own on this machine, hot in cache (each in the faster of
+its two layouts, (a b) or (b^T a^T)^T). That time bounds
 seed-steps/s from above; `roofline_fraction` is how much of it a run reaches.
 Writes results/bench/bench.csv (rows of other devices are kept) and scaling.png.
 """
@@ -123,20 +124,27 @@ def roofline(c: Config, S: int, device: str) -> dict[str, float]:
     with cpu_settings(dev):
         for N, K, M, times in matmul_shapes(c, obs_dim, n_actions):
             a, b = torch.randn(S, N, K, device=dev), torch.randn(S, K, M, device=dev)
-            for _ in range(5):
-                torch.bmm(a, b)
-            reps = 20
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            for _ in range(reps):
-                torch.bmm(a, b)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            seconds += times * (time.perf_counter() - t) / reps / S
+            a_t, b_t = a.transpose(1, 2).contiguous(), b.transpose(1, 2).contiguous()
+            # the faster of the two layouts of the same product, (a b) or (b^T a^T)^T
+            best = min(_time(torch.bmm, (a, b), dev), _time(torch.bmm, (b_t, a_t), dev))
+            seconds += times * best / S
             flops += times * 2 * N * K * M
     return {"flops_per_seed_step": flops, "bmm_gflops": flops / seconds / 1e9,
             "roofline_seed_steps_per_s": 1 / seconds}
+
+
+def _time(op, args: tuple, dev: torch.device, reps: int = 20) -> float:
+    """Seconds per call of op(*args) after a warm-up, the device synchronised around it."""
+    for _ in range(5):
+        op(*args)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        op(*args)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / reps
 
 
 def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = False) -> int:
