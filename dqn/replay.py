@@ -26,6 +26,7 @@ class Replay:
         self.ptr = torch.zeros(S, dtype=torch.long, device=device)  # (S,) next slot to write
         self.count = torch.zeros(S, dtype=torch.long, device=device)  # (S,) filled slots
         self._rows = torch.arange(S, device=device)  # (S,)
+        self._base = self._rows * C1  # (S,) where each seed's ring starts in the flat view
 
     def add(
         self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
@@ -37,13 +38,12 @@ class Replay:
         every: the caller knows on the host that keep is all True, which saves three passes.
         """
         slot = self.ptr if every else torch.where(keep, self.ptr, self.capacity)  # (S,)
-        i = (self._rows, slot)
-        self.obs[i] = obs
-        self.next_obs[i] = next_obs
-        self.action[i] = action
-        self.reward[i] = reward
-        self.terminated[i] = terminated
-        self.truncated[i] = truncated
+        # index_copy_ into the (S * (C+1), ...) views: cheaper than advanced-index assignment
+        flat = self._base + slot  # (S,)
+        for buffer, value in ((self.obs, obs), (self.next_obs, next_obs),
+                              (self.action, action), (self.reward, reward),
+                              (self.terminated, terminated), (self.truncated, truncated)):
+            buffer.view(-1, *buffer.shape[2:]).index_copy_(0, flat, value)
         if every:
             self.ptr = (self.ptr + 1) % self.capacity
             self.count = (self.count + 1).clamp(max=self.capacity)
