@@ -125,8 +125,8 @@ class Agent:
         # per-layer views, made once: the buffers are only ever updated in place
         self._online = unflatten(self.spec, self.params)
         self._target = unflatten(self.spec, self.target_params)
-        self._head_cache: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._head_key: dict[bool, tuple[int, int] | None] = {False: None, True: None}
+        # per network (target?): (the key it was built at, the output layer)
+        self._heads: dict[bool, tuple[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]] = {}
         self._steps = 0  # optimizer steps taken
         self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw",
                                      grad=self.grad)
@@ -146,10 +146,10 @@ class Agent:
         fused Adam kernel, which does not, bumps self._steps."""
         flat = self.target_params if target else self.params
         key = (flat._version, self._steps)
-        if self._head_key[target] != key:
-            self._head_cache[target] = head(self.spec, self._target if target else self._online)
-            self._head_key[target] = key
-        return self._head_cache[target]
+        if target not in self._heads or self._heads[target][0] != key:
+            views = self._target if target else self._online
+            self._heads[target] = (key, head(self.spec, views))
+        return self._heads[target][1]
 
     # acting -------------------------------------------------------------------------------
     @torch.no_grad()

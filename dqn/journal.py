@@ -24,7 +24,7 @@ from dqn.config import Config, from_dict
 from dqn.lock import locked
 from dqn.provenance import git_commit
 from dqn.schema import TABLES
-from dqn.store import FORMAT, PENDING, Check, Problem, check, compatible, record, unit_name
+from dqn.store import FORMAT, PENDING, Check, Problem, check, compatible, record
 from dqn.tables import merge, to_text, unit_rows, write_atomic, write_text
 from dqn.units import Unit, UnitResult
 
@@ -120,10 +120,8 @@ def _apply(out: Path, path: Path) -> list[str]:
             for v, chunks in kept.items():
                 for ch in chunks:
                     keep |= unit_rows(old, v, ch["seeds"])
-            known = unit_rows(old, variant, chunk["seeds"])  # this unit's, from a crashed try
-            for v, chunks in state.valid.items():
-                for ch in chunks:
-                    known |= unit_rows(old, v, ch["seeds"])
+            # this unit's own rows, from an earlier try, are not news
+            known = state.recorded[table] | unit_rows(old, variant, chunk["seeds"])
             if (~known).any():
                 notes.append(f"{out / table}.csv: dropped {int((~known).sum())} rows that "
                              "belong to no recorded unit")
@@ -201,4 +199,4 @@ def migrate(out: Path) -> list[Problem]:
         return [p for p in state.problems if p.unit]
 
 
-__all__ = ["write_unit", "recover", "migrate", "unit_name"]
+__all__ = ["write_unit", "recover", "migrate"]

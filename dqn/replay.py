@@ -67,7 +67,7 @@ class Replay:
         idx = torch.minimum((uniform * self.count[:, None]).long(), top)  # (S, B)
         # one index_select per tensor on the (S * (C+1), ...) view: 2-3x faster than
         # advanced indexing with (rows, idx) on CPU
-        flat = (idx + self._rows[:, None] * (self.capacity + 1)).view(-1)  # (S*B,)
+        flat = (idx + self._base[:, None]).view(-1)  # (S*B,)
 
         def take(t: torch.Tensor) -> torch.Tensor:
             return t.view(S * (self.capacity + 1), *t.shape[2:]).index_select(0, flat).view(

@@ -27,7 +27,7 @@ import pandas as pd
 from dqn.config import Config
 from dqn.schema import COLUMNS, KEY_COLUMNS, TABLES
 from dqn.tables import digest, read_text, unit_rows
-from dqn.units import seeds_label
+from dqn.units import unit_name
 
 FORMAT = 2
 PENDING = ".pending"
@@ -55,10 +55,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.unit + ': ' if self.unit else ''}{self.what}"
-
-
-def unit_name(variant: str, seeds: list[int] | tuple[int, ...]) -> str:
-    return f"{variant}[seeds {seeds_label(seeds)}]"
 
 
 # run.json ------------------------------------------------------------------------------------
@@ -115,6 +111,8 @@ class Check:
     valid: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     """Recorded units whose rows do not match, unreadable files, journals not yet applied."""
+    recorded: dict[str, pd.Series] = field(default_factory=dict)
+    """Per table, the rows (mask) of units run.json records, matching or not."""
     unrecorded: dict[str, int] = field(default_factory=dict)
     """Rows per table of no unit run.json records (from a write that did not finish)."""
 
@@ -192,10 +190,11 @@ def check(out: Path) -> Check:
             if not wrong:
                 result.valid.setdefault(variant, []).append(chunk)
     for table, frame in tables.items():
-        if frame is not None and len(frame):
+        if frame is not None:
             mine = pd.Series(False, index=frame.index)
             for variant, seeds in owned.items():
                 mine |= (frame["variant"] == variant) & frame["seed"].isin(seeds)
+            result.recorded[table] = mine
             if (~mine).any():
                 result.unrecorded[table] = int((~mine).sum())
     for journal in sorted((out / PENDING).glob("*.json")):

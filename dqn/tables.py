@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dqn.schema import KEY_COLUMNS
+from dqn.schema import COLUMNS, KEY_COLUMNS
+
+# every column but the keys reads an empty cell as NaN (how pandas writes a missing number)
+_EMPTY_IS_NAN = {c: [""] for columns in COLUMNS.values() for c in columns}
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
@@ -44,10 +47,8 @@ def read_text(path: Path) -> pd.DataFrame:
 def read_typed(path: Path) -> pd.DataFrame:
     """A CSV for analysis: numbers as numbers (an empty cell is NaN), but `study` and `variant`
     kept as written, so no variant name is ever read as missing."""
-    header = pd.read_csv(path, nrows=0).columns
-    return pd.read_csv(path, keep_default_na=False,
-                       na_values={c: [""] for c in header if c not in KEY_COLUMNS},
-                       dtype={c: str for c in KEY_COLUMNS if c in header})
+    return pd.read_csv(path, keep_default_na=False, na_values=_EMPTY_IS_NAN,
+                       dtype=dict.fromkeys(KEY_COLUMNS, str))
 
 
 def to_text(records: pd.DataFrame, study: str, variant: str) -> pd.DataFrame:

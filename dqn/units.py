@@ -29,8 +29,12 @@ class Unit:
 
     @property
     def name(self) -> str:
-        """`variant[seeds 0-9]`: how logs and failure reports name the unit."""
-        return f"{self.variant}[seeds {seeds_label(self.seeds)}]"
+        return unit_name(self.variant, self.seeds)
+
+
+def unit_name(variant: str, seeds: Sequence[int]) -> str:
+    """`variant[seeds 0-9]`: how logs, failure reports and the store name a unit."""
+    return f"{variant}[seeds {seeds_label(seeds)}]"
 
 
 @dataclass
