@@ -158,12 +158,12 @@ class Agent:
         return self._q(False, obs).argmax(dim=-1)
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, epsilon: torch.Tensor, generator: torch.Generator
-            ) -> torch.Tensor:
-        """Epsilon-greedy actions (S,) for one observation per seed (S, obs_dim)."""
-        explore = torch.rand(self.S, generator=generator, device=self.device) < epsilon  # (S,)
-        random_action = torch.randint(self.n_actions, (self.S,), generator=generator,
-                                      device=self.device)  # (S,)
+    def act(self, obs: torch.Tensor, epsilon: torch.Tensor, uniform: torch.Tensor,
+            random_action: torch.Tensor) -> torch.Tensor:
+        """Epsilon-greedy actions (S,) for one observation per seed (S, obs_dim): seed i takes
+        random_action[i] (S,) where uniform[i] (S,) in [0, 1) is below epsilon[i], else its
+        greedy action."""
+        explore = uniform < epsilon  # (S,)
         if self.on_cpu and bool(explore.all()):  # read on the host for free: no greedy needed
             return random_action
         greedy = self.greedy(obs[:, None])[:, 0]  # (S,)

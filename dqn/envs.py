@@ -1,35 +1,88 @@
-"""Vector environments with one sub-env per seed (the seeds of their resets: dqn.seeding)."""
+"""Vector environments with one sub-env per seed, each sub-env's resets drawn from its own key.
+
+gymnasium's CartPoleVectorEnv draws every sub-env's reset state from one shared generator, so a
+sub-env's episodes would depend on when the other sub-envs' episodes end. `SeededVecEnv` gives
+each sub-env i its own key and draws its n-th initial state (the first reset is n = 0, each
+autoreset the next n) from (key_i, n) alone, with the env's own distribution. Synchronous
+vector envs (Acrobot) already hold one generator per sub-env: seeding each with its key makes
+its resets, autoresets included, a function of that key alone.
+"""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+from dqn.seeding import mix64, unit_uniform
 
 
-def make_vec_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """One vector env with num_envs sub-envs: the env's own vectorised version where it has one
-    (CartPole), a synchronous vector env otherwise. Autoreset is gymnasium's default NEXT_STEP:
-    the step after a terminated/truncated one resets the sub-env and ignores its action."""
-    spec = gym.spec(env_id)
-    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
-    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
-    if env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) != (
-        gym.vector.AutoresetMode.NEXT_STEP
-    ):
-        raise RuntimeError(f"{env_id}: expected NEXT_STEP autoreset")
-    return env
+class SeededVecEnv:
+    """num_envs sub-envs (autoreset NEXT_STEP: the step after a terminated/truncated one resets
+    the sub-env and ignores its action); `reset(keys)` gives each sub-env its key."""
+
+    def __init__(self, env_id: str, num_envs: int) -> None:
+        spec = gym.spec(env_id)
+        # the env's own vectorised version only where its resets can be drawn per sub-env here
+        own = spec.vector_entry_point == f"{CartPoleVectorEnv.__module__}:CartPoleVectorEnv"
+        self.env = gym.make_vec(env_id, num_envs=num_envs,
+                                vectorization_mode="vector_entry_point" if own else "sync")
+        if self.env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) != (
+            gym.vector.AutoresetMode.NEXT_STEP
+        ):
+            raise RuntimeError(f"{env_id}: expected NEXT_STEP autoreset")
+        self.num_envs = num_envs
+        self.cartpole = self.env.unwrapped if own else None
+        self.keys = np.zeros(num_envs, dtype=np.uint64)  # (num_envs,)
+        self.episode = np.zeros(num_envs, dtype=np.uint64)  # (num_envs,) resets since reset()
+        self.autoreset = np.zeros(num_envs, dtype=bool)  # (num_envs,) next step resets
+
+    def reset(self, keys: np.ndarray) -> np.ndarray:
+        """Start every sub-env's first episode from its key, (num_envs,) uint64; returns the
+        observations (num_envs, obs_dim)."""
+        self.keys = np.asarray(keys, dtype=np.uint64).copy()
+        self.episode[:] = 0
+        self.autoreset[:] = False
+        if self.cartpole is None:  # each sub-env's own generator, seeded with its key
+            obs, _ = self.env.reset(seed=[int(k) for k in self.keys])
+            return obs
+        obs, _ = self.env.reset()
+        return self._restart(obs, np.arange(self.num_envs))
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(obs, reward, terminated, truncated), each with leading dim num_envs."""
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        if self.cartpole is not None and self.autoreset.any():
+            obs = self._restart(obs, np.flatnonzero(self.autoreset))
+        self.autoreset = terminated | truncated
+        return obs, reward, terminated, truncated
+
+    def _restart(self, obs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Replace the initial states CartPole drew for sub-envs idx with each one's own:
+        state = low + (high - low) * U, U uniform on [0, 1) from (key, 4 * episode + component),
+        the same uniform distribution as CartPole's np_random.uniform(low, high)."""
+        env = self.cartpole
+        counter = self.episode[idx, None] * np.uint64(4) + np.arange(4, dtype=np.uint64)
+        u = unit_uniform(mix64(self.keys[idx, None], counter))  # (n, 4)
+        state = env.low + (env.high - env.low) * u  # (n, 4) float64, as CartPole keeps it
+        env.state[:, idx] = state.T
+        self.episode[idx] += np.uint64(1)
+        obs[idx] = state.astype(np.float32)
+        return obs
+
+    @property
+    def single_observation_space(self) -> gym.Space:
+        return self.env.single_observation_space
+
+    @property
+    def single_action_space(self) -> gym.Space:
+        return self.env.single_action_space
+
+    def close(self) -> None:
+        self.env.close()
 
 
-def reset(env: gym.vector.VectorEnv, seed: int) -> np.ndarray:
-    """Reset with one integer seed (vector entry points take an int, sync envs a list)."""
-    if isinstance(env, gym.vector.SyncVectorEnv):
-        obs, _ = env.reset(seed=[seed + i for i in range(env.num_envs)])
-    else:
-        obs, _ = env.reset(seed=seed)
-    return obs
-
-
-def spaces(env: gym.vector.VectorEnv) -> tuple[int, int]:
+def spaces(env: SeededVecEnv) -> tuple[int, int]:
     """(obs_dim, n_actions) of a vector env with a flat Box observation and Discrete actions."""
     obs_space, act_space = env.single_observation_space, env.single_action_space
     if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:

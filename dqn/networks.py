@@ -185,16 +185,18 @@ def q_values(
         if spec.batchnorm:
             h = bn(h, i + 1)
         h = _activation(h, spec.activation)
+    # the head as one matmul of width 1 + A (or A), as mlp_forward does: a batched matmul
+    # of output width 1 (the value alone) rounds differently for S = 1 than in a batch
+    out = _narrow(h, *head(spec, p))  # (S, N, M)
     if spec.dueling:
-        value = torch.baddbmm(p["value.bias"].unsqueeze(1), h, p["value.weight"])  # (S, N, 1)
-        adv = torch.baddbmm(p["advantage.bias"].unsqueeze(1), h, p["advantage.weight"])  # (S,N,A)
+        value, adv = out[..., :1], out[..., 1:]  # (S, N, 1), (S, N, A)
         if spec.dueling_aggregation == "mean":
             centre = adv.mean(dim=-1, keepdim=True)
         else:
             centre = adv.max(dim=-1, keepdim=True).values
         q = value + adv - centre
     else:
-        q = torch.baddbmm(p["out.bias"].unsqueeze(1), h, p["out.weight"])  # (S, N, A)
+        q = out  # (S, N, A)
     stats_out = torch.cat(new_stats, dim=1) if new_stats else stats.reshape(S, 0)
     return q, stats_out
 

@@ -19,7 +19,7 @@ from dqn.device import cpu_settings, resolve_device
 from dqn.records import Recorder, Records
 from dqn.replay import Replay
 from dqn.schedules import epsilon as epsilon_schedule
-from dqn.seeding import generator, stream_seed
+from dqn.seeding import Stream, integers, keys, mix64, stream_seed, uniform
 
 Progress = Callable[[int, dict[str, float]], None]
 
@@ -40,17 +40,19 @@ def train(config: Config, seeds: list[int], progress: Progress | None = None) ->
 def _train(c: Config, seeds: list[int], device: torch.device,
            progress: Progress | None) -> Records:
     S = len(seeds)
-    env = envs.make_vec_env(c.env_id, S)
+    env = envs.SeededVecEnv(c.env_id, S)
     obs_dim, n_actions = envs.spaces(env)
     agent = Agent(c, obs_dim, n_actions, [stream_seed(s, "init") for s in seeds], device)
     replay = Replay(S, c.buffer_size, obs_dim, device)
-    explore_rng = generator(seeds, "explore", device)
-    replay_rng = generator(seeds, "replay", device)
-    store_rng = generator(seeds, "store", device)
+    # each seed's random numbers from its own generators (dqn.seeding): the same in any batch
+    explore_draws = Stream(seeds, "explore", device, uniform())  # (S,) per env step
+    action_draws = Stream(seeds, "action", device, integers(n_actions))  # (S,) per env step
+    store_draws = Stream(seeds, "store", device, uniform())  # (S,) per env step
+    replay_draws = Stream(seeds, "replay", device, uniform(c.batch_size))  # (S, B) per update
     evaluator = Evaluator(c, seeds, agent)
     rec = Recorder(seeds, device)
 
-    obs = torch.as_tensor(envs.reset(env, stream_seed(seeds, "env")), device=device)
+    obs = torch.as_tensor(env.reset(keys(seeds, "env")), device=device)  # (S, obs_dim)
     autoreset = np.zeros(S, dtype=bool)  # (S,) this step only resets the sub-env
     episodes = torch.zeros(S, dtype=torch.long, device=device)  # (S,) finished episodes
     start = time.perf_counter()
@@ -58,8 +60,8 @@ def _train(c: Config, seeds: list[int], device: torch.device,
     for step in range(1, c.total_steps + 1):
         # act
         eps = epsilon_schedule(c, step, episodes)  # (S,)
-        action = agent.act(obs, eps, explore_rng)  # (S,)
-        next_obs_np, reward_np, terminated_np, truncated_np, _ = env.step(action.cpu().numpy())
+        action = agent.act(obs, eps, explore_draws.next(), action_draws.next())  # (S,)
+        next_obs_np, reward_np, terminated_np, truncated_np = env.step(action.cpu().numpy())
         next_obs = torch.as_tensor(next_obs_np, device=device)  # (S, obs_dim)
         done_np = terminated_np | truncated_np  # (S,)
 
@@ -67,7 +69,7 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         # store_probability < 1 only a random fraction of the others)
         keep = torch.as_tensor(~autoreset, device=device)  # (S,)
         if c.store_probability < 1.0:
-            keep &= torch.rand(S, generator=store_rng, device=device) < c.store_probability
+            keep &= store_draws.next() < c.store_probability
         replay.add(obs, action, torch.as_tensor(reward_np, device=device, dtype=torch.float32),
                    next_obs, torch.as_tensor(terminated_np, device=device),
                    torch.as_tensor(truncated_np, device=device), keep,
@@ -79,8 +81,7 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         if step > c.learning_starts and step % c.train_frequency == 0:
             ready = replay.count >= c.batch_size  # (S,)
             for _ in range(c.gradient_steps):
-                uniform = torch.rand(S, c.batch_size, generator=replay_rng, device=device)
-                rec.update(agent.update(replay.sample(uniform), ready))
+                rec.update(agent.update(replay.sample(replay_draws.next()), ready))
 
         # episode ends: count them, clear memory if asked
         if done_np.any():
@@ -108,24 +109,31 @@ def _train(c: Config, seeds: list[int], device: torch.device,
 
 
 class Evaluator:
-    """Greedy evaluation: K episodes per seed on a separate vector env of S * K sub-envs."""
+    """Greedy evaluation: K episodes per seed on a separate vector env of S * K sub-envs.
+
+    Evaluation e's episode k of a seed starts from the key mix64(mix64(seed's eval key, e), k),
+    so it depends on that seed alone, whichever seeds share the batch.
+    """
 
     def __init__(self, config: Config, seeds: list[int], agent: Agent) -> None:
-        self.S, self.K, self.seeds, self.agent = len(seeds), config.eval_episodes, seeds, agent
-        self.env = envs.make_vec_env(config.env_id, self.S * self.K)
+        self.S, self.K, self.agent = len(seeds), config.eval_episodes, agent
+        self.env = envs.SeededVecEnv(config.env_id, self.S * self.K)
+        self.keys = keys(seeds, "eval")  # (S,)
         self.calls = 0
 
     def run(self) -> np.ndarray:
         """Each seed's mean undiscounted return over its K greedy episodes, (S,)."""
         self.calls += 1
-        obs = envs.reset(self.env, stream_seed(self.seeds, "eval", self.calls))
+        episode_keys = mix64(mix64(self.keys, self.calls)[:, None],
+                             np.arange(self.K, dtype=np.uint64))  # (S, K)
+        obs = self.env.reset(episode_keys.reshape(-1))  # (S*K, obs_dim)
         returns = np.zeros(self.S * self.K)  # (S*K,)
         finished = np.zeros(self.S * self.K, dtype=bool)  # (S*K,)
         device = self.agent.device
         while not finished.all():
             x = torch.as_tensor(obs, device=device).view(self.S, self.K, -1)  # (S, K, obs_dim)
             action = self.agent.greedy(x).reshape(-1).cpu().numpy()  # (S*K,)
-            obs, reward, terminated, truncated, _ = self.env.step(action)
+            obs, reward, terminated, truncated = self.env.step(action)
             returns += np.where(finished, 0.0, reward)
             finished |= terminated | truncated
         return returns.reshape(self.S, self.K).mean(axis=1)

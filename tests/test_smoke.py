@@ -13,7 +13,7 @@ from dqn.agent import Agent
 from dqn.config import from_dict
 from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
 from dqn.replay import Replay
-from dqn.seeding import stream_seed
+from dqn.seeding import keys, mix64, stream_seed
 from dqn.train import train
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
@@ -177,12 +177,13 @@ def test_evaluation_counts_each_greedy_episode_once():
     returns = evaluator.run()
     evaluator.close()
 
-    env = envs.make_vec_env("CartPole-v1", len(seeds) * K)
-    obs = envs.reset(env, stream_seed(seeds, "eval", 1))  # the first evaluation's seed
+    env = envs.SeededVecEnv("CartPole-v1", len(seeds) * K)
+    # the first evaluation's episode keys (dqn.train.Evaluator)
+    obs = env.reset(mix64(mix64(keys(seeds, "eval"), 1)[:, None], np.arange(K)).reshape(-1))
     first_end = np.zeros(len(seeds) * K)
     for t in range(1, 501):
         x = torch.as_tensor(obs).view(len(seeds), K, -1)
-        obs, _, terminated, truncated, _ = env.step(agent.greedy(x).reshape(-1).numpy())
+        obs, _, terminated, truncated = env.step(agent.greedy(x).reshape(-1).numpy())
         newly = (terminated | truncated) & (first_end == 0)
         first_end[newly] = t
         if (first_end > 0).all():
