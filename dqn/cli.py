@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-figures", action="store_true", help="skip figures at the end")
     p.add_argument("--seed-chunk", type=int, metavar="N",
                    help="seeds per unit of work, each batched on one device (default: the "
-                        "study's seed_chunk, else all seeds); changes the numbers, see README")
+                        "study's seed_chunk, else all seeds); changes no number, only how "
+                        "much trains at once")
     p.add_argument("--executor", choices=runner.EXECUTORS, default="local",
                    help="local: train in this process (default); ray: every unit as a task "
                         "on a Ray cluster (pip install -e '.[ray]')")

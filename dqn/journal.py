@@ -22,9 +22,9 @@ import pandas as pd
 
 from dqn.config import Config, from_dict
 from dqn.lock import locked
-from dqn.provenance import git_commit
+from dqn.provenance import NUMERICS, git_commit
 from dqn.schema import TABLES
-from dqn.store import FORMAT, PENDING, Check, Problem, check, compatible, record
+from dqn.store import FORMAT, PENDING, Check, Problem, check, compatible, current, record
 from dqn.tables import merge, to_text, unit_rows, write_atomic, write_text
 from dqn.units import Unit, UnitResult
 
@@ -39,15 +39,18 @@ class StudyHeader(Protocol):
 
 
 def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
-               seeds: list[int], seed_chunk: int, fresh: bool = False,
+               seeds: list[int], fresh: bool = False,
                study_file: dict[str, str] | None = None) -> list[str]:
     """Record one finished unit in the study's store; returns notes on units dropped because
     their rows no longer matched their record (they will be retrained).
 
-    fresh: replace every earlier result of the unit's variant (FORCE=1), not just this chunk.
+    seeds: every seed the run asked of the variant (run.json's 'seeds' becomes these and every
+    seed still finished). fresh: replace every earlier result of the unit's variant
+    (FORCE=1), not just the units holding this unit's seeds.
     """
     r = result.records
-    chunk = {"seeds": list(unit.seeds), "device": result.device, "host": result.host,
+    chunk = {"seeds": list(unit.seeds), "numerics": NUMERICS, "device": result.device,
+             "host": result.host,
              "versions": result.versions, "wall_time_s": round(r.wall_time_s, 2),
              "seed_steps_per_s": round(r.seed_steps_per_s, 1),
              "diverged_seeds": r.diverged_seeds, "git_commit": git_commit()}
@@ -56,7 +59,7 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
     entry = {
         "study": study.name, "question": study.question, "baseline": study.baseline,
         "order": list(study.variants), "variant": unit.variant, "config": unit.config.to_dict(),
-        "seeds": seeds, "seed_chunk": seed_chunk, "fresh": fresh, "chunk": chunk,
+        "seeds": seeds, "fresh": fresh, "chunk": chunk,
         "rows": {t: to_text(getattr(r, t), study.name, unit.variant).to_csv(index=False)
                  for t in TABLES},
     }
@@ -102,12 +105,15 @@ def _apply(out: Path, path: Path) -> list[str]:
     notes = [f"{p}: dropped, it will be retrained" for p in state.problems
              if p.unit and not p.file.name.endswith(".json")]
     config = from_dict(j["config"])
-    variant, seeds, chunk = j["variant"], j["seeds"], j["chunk"]
+    variant, chunk = j["variant"], j["chunk"]
     kept = {v: list(chunks) for v, chunks in state.valid.items() if v != variant}
     meta = state.run["variants"].get(variant)
-    if not j["fresh"] and compatible(meta, config, seeds, j["seed_chunk"]):
+    if not j["fresh"] and compatible(meta, config):
+        # the variant's other units stay, unless trained by older numerics or holding one of
+        # this unit's seeds (a seed is never recorded twice)
+        mine = set(chunk["seeds"])
         kept[variant] = [ch for ch in state.valid.get(variant, [])
-                         if ch["seeds"] != chunk["seeds"]]
+                         if current(ch) and not mine & set(ch["seeds"])]
     order = {name: i for i, name in enumerate(j["order"])}
     tables = {}
     for table in TABLES:
@@ -144,13 +150,14 @@ def _next_run(state: Check, j: dict[str, Any], config: Config,
     for v, meta in state.run["variants"].items():
         if kept.get(v):
             chunks = [ch | record(tables, v, ch["seeds"]) for ch in kept[v]]
+            meta = {k: x for k, x in meta.items() if k != "seed_chunk"}  # format 2 had it
             variants[v] = meta | {"chunks": chunks} | _totals(meta, chunks)
-    seeds = j["seeds"]
     chunks = sorted([*(kept.get(j["variant"]) or []), j["chunk"]],
-                    key=lambda ch: seeds.index(ch["seeds"][0]))
+                    key=lambda ch: min(ch["seeds"]))
     chunks = [ch | record(tables, j["variant"], ch["seeds"]) for ch in chunks]
-    base = {"config": config.to_dict(), "config_hash": config.hash(), "seeds": seeds,
-            "seed_chunk": j["seed_chunk"]}
+    # the seeds asked for last, and every seed still finished beside them
+    seeds = sorted({*j["seeds"], *(s for ch in chunks for s in ch["seeds"])})
+    base = {"config": config.to_dict(), "config_hash": config.hash(), "seeds": seeds}
     variants[j["variant"]] = base | _totals(base, chunks) | {"chunks": chunks}
     order = {name: i for i, name in enumerate(j["order"])}
     run["variants"] = {v: variants[v] for v in sorted(variants, key=lambda v: (

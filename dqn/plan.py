@@ -6,7 +6,9 @@ line): seed count and chunk, every variant's config with its overrides, the vari
 the output folder (a writable folder), and for training in this process the device (present)
 and memory (enough for the largest unit). Only then does it open the results store: it
 finishes a write a crash interrupted, checks every recorded unit against its rows, and leaves
-out the units finished with the same config, seeds and chunk size (all of them with `force`).
+out every seed already finished with the same config by the current numerics (none with
+`force`): a seed's records do not depend on the seeds beside it, so only the seeds still
+missing are trained, in chunks of `seed_chunk`, and merged with the finished ones.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from dqn.journal import recover
 from dqn.lock import locked
 from dqn.paths import RESULTS_DIR
 from dqn.schema import TABLES
-from dqn.store import check, finished_chunks
+from dqn.store import check, finished_seeds, outdated_seeds
 from dqn.studyfile import QUICK, StudyError, StudyFile
-from dqn.units import Unit, split_seeds
+from dqn.units import Unit, seeds_label, split_seeds
 
 MAX_SEEDS = 100_000
 """Seeds per variant beyond which a request is taken for a typo."""
@@ -41,7 +43,7 @@ class Plan:
     seeds: list[int]
     """Every variant's seeds, 0 .. n-1 (a paired design)."""
     seed_chunk: int
-    """Seeds per unit (the effective chunk size, recorded in run.json)."""
+    """Seeds per unit at most (it changes no number, only how much trains at once)."""
     units: list[Unit]
     """The units still to train, in study-file order."""
     force: bool
@@ -123,8 +125,7 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
                              f"{study.path.name}: {', '.join(configs)})")
         configs = {k: v for k, v in configs.items() if k in variants}
     seed_list = list(range(n_seeds))
-    chunks = split_seeds(seed_list, chunk)
-    size = len(chunks[0])
+    size = min(chunk or n_seeds, n_seeds)
     out = out_dir / study.name
     check_output(out)
     if local:
@@ -139,15 +140,22 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
         notes += [f"{p}: does not match its record, so it counts as unfinished"
                   for p in state.problems if p.unit]
     for name, config in configs.items():
-        done = set() if force or not out.is_dir() else \
-            finished_chunks(state, name, config, seed_list, size)
-        todo = [i for i, c in enumerate(chunks) if c not in done]
+        tag = f"[{study.name}] {name}"
+        done = set() if force or not out.is_dir() else finished_seeds(state, name, config)
+        if not force and out.is_dir() and (old := outdated_seeds(state, name, config)):
+            notes.append(f"{tag}: seeds {seeds_label(old)} were trained by an earlier version "
+                         "of the training code, which gives other numbers: retraining them")
+        todo = [s for s in seed_list if s not in done]
         if not todo:
-            notes.append(f"[{study.name}] {name}: finished results found (config "
-                         f"{config.hash()}), skipping (FORCE=1 re-runs)")
+            extra = len(done) - n_seeds
+            notes.append(f"{tag}: finished results found ({len(done)} seeds, config "
+                         f"{config.hash()}"
+                         + (f"; {extra} more than asked, all kept" if extra > 0 else "")
+                         + "), skipping (FORCE=1 re-runs)")
             continue
         if done:
-            notes.append(f"[{study.name}] {name}: {len(done)} of {len(chunks)} seed chunks "
-                         f"finished (config {config.hash()}), training the other {len(todo)}")
-        units += [Unit(name, config, chunks[i], i, len(chunks)) for i in todo]
+            notes.append(f"{tag}: {len(done)} seeds finished (config {config.hash()}), "
+                         f"training seeds {seeds_label(todo)}")
+        chunks = split_seeds(todo, chunk)
+        units += [Unit(name, config, c, i, len(chunks)) for i, c in enumerate(chunks)]
     return Plan(study, out, seed_list, size, units, force, notes)

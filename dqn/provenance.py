@@ -11,6 +11,11 @@ from pathlib import Path
 
 from dqn.paths import ROOT
 
+NUMERICS = 3
+"""The version of what training a (config, seed) pair produces, raised whenever the same config
+and seed would give other records. Each finished chunk of seeds records it, and only chunks of
+the current version count as finished (3: each seed's random numbers from that seed alone)."""
+
 # What a run computes depends on these; results/ and the README do not.
 SOURCES = ("dqn", "studies", "pyproject.toml", "Makefile")
 PACKAGES = ("torch", "gymnasium", "numpy")

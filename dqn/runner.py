@@ -70,7 +70,7 @@ def execute(plan: Plan, executor: Executor, *, figures: bool = True,
         fresh = plan.force and unit.variant not in written
         written.add(unit.variant)
         notes = write_unit(plan.out, plan.study, unit, result, seeds=plan.seeds,
-                           seed_chunk=plan.seed_chunk, fresh=fresh, study_file=source)
+                           fresh=fresh, study_file=source)
         for note in notes:
             tqdm.write(note)
         _report_unit(plan.study.name, unit, result, executor.name)

@@ -2,9 +2,15 @@
 
 What it guarantees (README "Resuming"):
 
-- run.json records, for every finished unit (variant, seed chunk), how many rows it has in
-  each CSV and the sha256 of those rows. A unit counts as finished only while its rows match
-  that record; `check` names every unit that does not, and the runner retrains it.
+- run.json records, for every finished unit (a variant's chunk of seeds, of any size), which
+  seeds it trained, what produced them (commit, versions, device, the numerics version), how
+  many rows it has in each CSV and the sha256 of those rows. A unit counts as finished only
+  while its rows match that record; `check` names every unit that does not, and the runner
+  retrains it.
+- A seed is finished when a matching unit of the variant's current config and the current
+  numerics version (dqn.provenance.NUMERICS) holds it. Since a seed's records do not depend on
+  the seeds it trained beside, chunk sizes do not matter: seeds can be added to a finished
+  variant, in chunks of any size, and are merged with the ones already there.
 - A unit is written through a journal (dqn.journal): its rows go whole to .pending/ first, and
   only then are the CSVs and run.json rewritten, each atomically. Old rows are never removed
   before their replacement is on disk, and a crash at any point is finished by the next
@@ -25,11 +31,12 @@ from typing import Any
 import pandas as pd
 
 from dqn.config import Config
+from dqn.provenance import NUMERICS
 from dqn.schema import COLUMNS, KEY_COLUMNS, TABLES
 from dqn.tables import digest, read_text, unit_rows
 from dqn.units import unit_name
 
-FORMAT = 2
+FORMAT = 3
 PENDING = ".pending"
 
 
@@ -85,7 +92,6 @@ def read_run(out: Path) -> dict[str, Any]:
             meta["chunks"] = [{k: meta.get(k) for k in (
                 "device", "versions", "wall_time_s", "seed_steps_per_s")}
                 | {"seeds": meta["seeds"], "diverged_seeds": meta.get("diverged_seeds", [])}]
-            meta.setdefault("seed_chunk", len(meta["seeds"]))
         if not all(isinstance(ch, dict) and isinstance(ch.get("seeds"), list)
                    for ch in meta["chunks"]):
             raise StoreError(f"{path}: variant {name!r}: 'chunks' must be a list of objects "
@@ -93,11 +99,14 @@ def read_run(out: Path) -> dict[str, Any]:
     return run
 
 
-def compatible(meta: Mapping[str, Any] | None, config: Config, seeds: list[int],
-               seed_chunk: int) -> bool:
-    """Whether a variant record was trained with this config, seed list and chunk size."""
-    return bool(meta) and meta.get("config_hash") == config.hash() \
-        and meta.get("seeds") == seeds and meta.get("seed_chunk") == seed_chunk
+def compatible(meta: Mapping[str, Any] | None, config: Config) -> bool:
+    """Whether a variant record was trained with this config."""
+    return bool(meta) and meta.get("config_hash") == config.hash()
+
+
+def current(chunk: Mapping[str, Any]) -> bool:
+    """Whether a unit was trained by the current numerics (older ones are retrained)."""
+    return chunk.get("numerics") == NUMERICS
 
 
 # checking the CSVs against run.json ----------------------------------------------------------
@@ -203,14 +212,20 @@ def check(out: Path) -> Check:
     return result
 
 
-def finished_chunks(state: Check, variant: str, config: Config, seeds: list[int],
-                    seed_chunk: int) -> set[tuple[int, ...]]:
-    """The seed chunks of `variant` recorded as trained with this exact config, seed list and
-    chunk size, whose rows match their record."""
-    meta = state.run["variants"].get(variant)
-    if not compatible(meta, config, seeds, seed_chunk):
+def finished_seeds(state: Check, variant: str, config: Config) -> set[int]:
+    """The seeds of `variant` finished with this exact config by the current numerics, in
+    units whose rows match their record."""
+    if not compatible(state.run["variants"].get(variant), config):
         return set()
-    return {tuple(ch["seeds"]) for ch in state.valid.get(variant, [])}
+    return {int(s) for ch in state.valid.get(variant, []) if current(ch) for s in ch["seeds"]}
+
+
+def outdated_seeds(state: Check, variant: str, config: Config) -> list[int]:
+    """Seeds of `variant` finished with this config but by older numerics."""
+    if not compatible(state.run["variants"].get(variant), config):
+        return []
+    return sorted(int(s) for ch in state.valid.get(variant, []) if not current(ch)
+                  for s in ch["seeds"])
 
 
 def require_intact(state: Check) -> Check:

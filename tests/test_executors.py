@@ -21,6 +21,7 @@ import dqn.train
 from dqn import executors, runner, store, studyfile
 from dqn.cli import main
 from dqn.executors import LocalExecutor
+from dqn.provenance import NUMERICS
 from dqn.units import seeds_label, split_seeds
 
 REAL_TRAIN = dqn.train.train  # before any test patches it
@@ -38,9 +39,8 @@ def csvs(out: Path) -> dict[str, bytes]:
 
 
 def finished(out: Path, variant: str, config) -> bool:
-    """Whether the store records both seed chunks of `variant` (seeds 0-2 in chunks of 2)."""
-    done = store.finished_chunks(store.check(out), variant, config, [0, 1, 2], 2)
-    return done == {(0, 1), (2,)}
+    """Whether the store records every seed (0-2) of `variant` as finished."""
+    return store.finished_seeds(store.check(out), variant, config) == {0, 1, 2}
 
 
 def record_calls(monkeypatch) -> list[tuple[str, list[int]]]:
@@ -85,10 +85,10 @@ def test_chunked_run_trains_and_records_each_chunk(tmp_path: Path, monkeypatch) 
                      ("none", [0, 1]), ("none", [2])]
     run = json.loads((out / "run.json").read_text())
     for meta in run["variants"].values():
-        assert meta["seeds"] == [0, 1, 2] and meta["seed_chunk"] == 2
+        assert meta["seeds"] == [0, 1, 2] and "seed_chunk" not in meta
         assert [ch["seeds"] for ch in meta["chunks"]] == [[0, 1], [2]]
         assert {"device", "host", "versions", "wall_time_s", "seed_steps_per_s",
-                "diverged_seeds"} <= set(meta["chunks"][0])
+                "diverged_seeds", "numerics", "git_commit"} <= set(meta["chunks"][0])
     # a chunk's rows are exactly what train() gives for that chunk's seeds alone
     alone = dqn.train.train(studyfile.load(s.path).configs()["no_target"], [2]).evals
     mine = pd.read_csv(out / "evals.csv")
@@ -102,18 +102,19 @@ def test_default_run_is_one_chunk_per_variant(tmp_path: Path, monkeypatch) -> No
     out = runner.run(tiny(tmp_path), out_dir=tmp_path / "r", figures=False, progress=False)
     assert calls == [("hard_steps", [0, 1, 2]), ("none", [0, 1, 2])]
     for meta in json.loads((out / "run.json").read_text())["variants"].values():
-        assert meta["seed_chunk"] == 3 and [ch["seeds"] for ch in meta["chunks"]] == [[0, 1, 2]]
+        assert [ch["seeds"] for ch in meta["chunks"]] == [[0, 1, 2]]
         assert meta["wall_time_s"] == meta["chunks"][0]["wall_time_s"]
 
 
-def test_chunking_changes_numbers_and_equal_chunking_repeats_them(tmp_path: Path) -> None:
-    """The README's reproducibility note: streams derive from the chunk's seed list."""
+def test_chunking_changes_no_number(tmp_path: Path) -> None:
+    """README "Seeds": a seed's records do not depend on the seeds it trains beside."""
     s, kw = tiny(tmp_path), {"figures": False, "progress": False, "variants": ["baseline"]}
     one = runner.run(s, out_dir=tmp_path / "one", **kw)
     per_seed = runner.run(s, out_dir=tmp_path / "per_seed", seed_chunk=1, **kw)
-    again = runner.run(s, out_dir=tmp_path / "again", seed_chunk=1, **kw)
-    assert csvs(per_seed) == csvs(again)
-    assert csvs(per_seed)["episodes"] != csvs(one)["episodes"]
+    pairs = runner.run(s, out_dir=tmp_path / "pairs", seed_chunk=2, **kw)
+    assert csvs(per_seed) == csvs(one) == csvs(pairs)
+    evals = pd.read_csv(one / "evals.csv")
+    assert evals.groupby("seed")["return"].apply(tuple).nunique() == 3  # seeds still differ
 
 
 def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
@@ -151,17 +152,13 @@ def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
     assert calls == []
 
 
-def test_changed_seed_chunk_retrains_and_replaces_the_variant(tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_changed_seed_chunk_retrains_nothing(tmp_path: Path, monkeypatch) -> None:
     s, kw = tiny(tmp_path), {"figures": False, "progress": False, "variants": ["baseline"]}
-    runner.run(s, out_dir=tmp_path / "r", **kw)
+    out = runner.run(s, out_dir=tmp_path / "r", **kw)
+    before = csvs(out)
     calls = record_calls(monkeypatch)
-    out = runner.run(s, out_dir=tmp_path / "r", seed_chunk=2, **kw)
-    assert len(calls) == 2  # every chunk: the chunking changes the numbers
-    fresh = runner.run(s, out_dir=tmp_path / "fresh", seed_chunk=2, **kw)
-    assert csvs(out) == csvs(fresh)
-    run = json.loads((out / "run.json").read_text())
-    assert all(m["seed_chunk"] == 2 for m in run["variants"].values())
+    runner.run(s, out_dir=tmp_path / "r", seed_chunk=2, **kw)
+    assert calls == [] and csvs(out) == before
 
 
 def test_files_do_not_depend_on_the_order_units_finish(tmp_path: Path) -> None:
@@ -178,16 +175,26 @@ def test_files_do_not_depend_on_the_order_units_finish(tmp_path: Path) -> None:
     assert csvs(ordered) == csvs(backwards)
 
 
-def test_run_json_from_before_chunking_still_counts_as_finished(tmp_path: Path,
-                                                                monkeypatch) -> None:
+def test_results_of_older_numerics_are_retrained(tmp_path: Path, monkeypatch,
+                                                  capsys) -> None:
+    """A run.json from before seed chunks (format 1), or from before the current numerics,
+    still reads; its seeds count as unfinished, since the code now gives other numbers."""
     s = tiny(tmp_path)
     out = runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    before = csvs(out)
     run = json.loads((out / "run.json").read_text())
     for meta in run["variants"].values():  # the format written before seed chunks existed
-        del meta["chunks"], meta["seed_chunk"]
+        del meta["chunks"]
     (out / "run.json").write_text(json.dumps(run))
-    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    capsys.readouterr()
+    calls = record_calls(monkeypatch)
     runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False)
+    assert "seeds 0-2 were trained by an earlier version of the training code" in \
+        capsys.readouterr().out
+    assert calls == [("hard_steps", [0, 1, 2]), ("none", [0, 1, 2])]
+    assert csvs(out) == before  # the same code retrained them: the same rows
+    assert all(ch["numerics"] == NUMERICS for meta in json.loads(
+        (out / "run.json").read_text())["variants"].values() for ch in meta["chunks"])
 
 
 class _FailingExecutor(LocalExecutor):
