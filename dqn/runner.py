@@ -73,7 +73,8 @@ def execute(plan: Plan, executor: Executor, *, figures: bool = True,
                            fresh=fresh, study_file=source)
         for note in notes:
             tqdm.write(note)
-        _report_unit(plan.study.name, unit, result, executor.name)
+        _report_unit(plan.study.name, unit, result, executor.name,
+                     every_seed=len(unit.seeds) == len(plan.seeds))
 
     failures = (executor.run(plan.units, on_done, label=plan.study.name, progress=progress)
                 if plan.units else [])
@@ -85,11 +86,12 @@ def execute(plan: Plan, executor: Executor, *, figures: bool = True,
     return plan.out
 
 
-def _report_unit(study: str, unit: Unit, result: UnitResult, executor: str) -> None:
+def _report_unit(study: str, unit: Unit, result: UnitResult, executor: str,
+                 every_seed: bool) -> None:
     """One line per finished unit, printed above any progress bar."""
     r = result.records
-    what = (unit.variant if unit.chunks == 1
-            else f"{unit.name} (chunk {unit.index + 1}/{unit.chunks})")
+    what = (unit.variant if every_seed else unit.name) + (
+        f" (chunk {unit.index + 1}/{unit.chunks})" if unit.chunks > 1 else "")
     where = "" if executor == "local" else f" on {result.host} ({result.device})"
     tqdm.write(f"[{study}] {what}: {len(unit.seeds)} seeds in {r.wall_time_s:.0f} s "
                f"({r.seed_steps_per_s:,.0f} seed-steps/s){where}"
