@@ -15,20 +15,13 @@ import math
 import numpy as np
 from scipy import stats
 
-from dqn.estimators import finite
+from dqn.estimators import finite, p_greater
 
 PERMUTATIONS = 19_999
 """Random relabellings when there are more distinct ones than this (else all, exactly)."""
 SEED = 0
 ALPHA = 0.05
 POWER = 0.8
-
-
-def _p_improvement(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """P(X > Y) + P(X = Y) / 2 of x (..., n) over y (..., m), vectorised over leading axes."""
-    x = np.moveaxis(x, axis, -1)[..., :, None]
-    y = np.moveaxis(y, axis, -1)[..., None, :]
-    return np.mean((x > y) + 0.5 * (x == y), axis=(-2, -1))
 
 
 def permutation_p(x: object, y: object, n_resamples: int = PERMUTATIONS,
@@ -43,7 +36,7 @@ def permutation_p(x: object, y: object, n_resamples: int = PERMUTATIONS,
         return math.nan
 
     def distance(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.abs(_p_improvement(a, b, axis) - 0.5)  # two-sided: distance from 1/2
+        return np.abs(p_greater(a, b, axis) - 0.5)  # two-sided: distance from 1/2
 
     result = stats.permutation_test((x, y), distance, permutation_type="independent",
                                     vectorized=True, n_resamples=n_resamples,

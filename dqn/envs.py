@@ -17,14 +17,19 @@ from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 from dqn.seeding import mix64, unit_uniform
 
 
+def vectorised(env_id: str) -> bool:
+    """Whether the env runs as its own vectorised version (CartPole's CartPoleVectorEnv, whose
+    resets SeededVecEnv draws per sub-env) rather than as a synchronous vector env."""
+    entry = gym.spec(env_id).vector_entry_point
+    return entry == f"{CartPoleVectorEnv.__module__}:CartPoleVectorEnv"
+
+
 class SeededVecEnv:
     """num_envs sub-envs (autoreset NEXT_STEP: the step after a terminated/truncated one resets
     the sub-env and ignores its action); `reset(keys)` gives each sub-env its key."""
 
     def __init__(self, env_id: str, num_envs: int) -> None:
-        spec = gym.spec(env_id)
-        # the env's own vectorised version only where its resets can be drawn per sub-env here
-        own = spec.vector_entry_point == f"{CartPoleVectorEnv.__module__}:CartPoleVectorEnv"
+        own = vectorised(env_id)
         self.env = gym.make_vec(env_id, num_envs=num_envs,
                                 vectorization_mode="vector_entry_point" if own else "sync")
         if self.env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) != (
@@ -97,7 +102,6 @@ def dims(env_id: str) -> tuple[int, int, bool]:
         obs_space, act_space = env.observation_space, env.action_space
         if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:
             raise ValueError("DQN here needs flat observations and discrete actions")
-        return int(obs_space.shape[0]), int(act_space.n), gym.spec(env_id).vector_entry_point \
-            is not None
+        return int(obs_space.shape[0]), int(act_space.n), vectorised(env_id)
     finally:
         env.close()

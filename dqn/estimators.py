@@ -58,8 +58,9 @@ def bootstrap_ci(x: Any, statistic: Callable = np.mean, n_resamples: int = N_RES
     return _bootstrap((x,), statistic, n_resamples, seed, confidence)
 
 
-def _p_greater(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    # Vectorised over leading (resample) axes, as scipy.stats.bootstrap requires.
+def p_greater(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """P(X > Y) + P(X = Y) / 2 of x (..., n) over y (..., m), vectorised over leading
+    (resample) axes, as scipy.stats.bootstrap and permutation_test require."""
     x = np.moveaxis(np.asarray(x), axis, -1)[..., :, None]
     y = np.moveaxis(np.asarray(y), axis, -1)[..., None, :]
     return np.mean((x > y) + 0.5 * (x == y), axis=(-2, -1))
@@ -87,7 +88,7 @@ def prob_improvement_ci(x: Any, y: Any, n_resamples: int = N_RESAMPLES, seed: in
     if np.all(x == x[0]) and np.all(y == y[0]):
         p = prob_improvement(x, y)
         return p, p
-    return _bootstrap((x, y), _p_greater, n_resamples, seed, confidence)
+    return _bootstrap((x, y), p_greater, n_resamples, seed, confidence)
 
 
 def welch_p(x: Any, y: Any) -> float:

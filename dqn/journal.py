@@ -150,7 +150,6 @@ def _next_run(state: Check, j: dict[str, Any], config: Config,
     for v, meta in state.run["variants"].items():
         if kept.get(v):
             chunks = [ch | record(tables, v, ch["seeds"]) for ch in kept[v]]
-            meta = {k: x for k, x in meta.items() if k != "seed_chunk"}  # format 2 had it
             variants[v] = meta | {"chunks": chunks} | _totals(meta, chunks)
     chunks = sorted([*(kept.get(j["variant"]) or []), j["chunk"]],
                     key=lambda ch: min(ch["seeds"]))

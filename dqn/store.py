@@ -92,6 +92,7 @@ def read_run(out: Path) -> dict[str, Any]:
             meta["chunks"] = [{k: meta.get(k) for k in (
                 "device", "versions", "wall_time_s", "seed_steps_per_s")}
                 | {"seeds": meta["seeds"], "diverged_seeds": meta.get("diverged_seeds", [])}]
+        meta.pop("seed_chunk", None)  # format 2: the chunk size, which no longer matters
         if not all(isinstance(ch, dict) and isinstance(ch.get("seeds"), list)
                    for ch in meta["chunks"]):
             raise StoreError(f"{path}: variant {name!r}: 'chunks' must be a list of objects "
@@ -212,19 +213,23 @@ def check(out: Path) -> Check:
     return result
 
 
+def _matching(state: Check, variant: str, config: Config) -> list[dict[str, Any]]:
+    """The units of `variant` trained with this exact config whose rows match their record."""
+    if not compatible(state.run["variants"].get(variant), config):
+        return []
+    return state.valid.get(variant, [])
+
+
 def finished_seeds(state: Check, variant: str, config: Config) -> set[int]:
     """The seeds of `variant` finished with this exact config by the current numerics, in
     units whose rows match their record."""
-    if not compatible(state.run["variants"].get(variant), config):
-        return set()
-    return {int(s) for ch in state.valid.get(variant, []) if current(ch) for s in ch["seeds"]}
+    return {int(s) for ch in _matching(state, variant, config) if current(ch)
+            for s in ch["seeds"]}
 
 
 def outdated_seeds(state: Check, variant: str, config: Config) -> list[int]:
     """Seeds of `variant` finished with this config but by older numerics."""
-    if not compatible(state.run["variants"].get(variant), config):
-        return []
-    return sorted(int(s) for ch in state.valid.get(variant, []) if not current(ch)
+    return sorted(int(s) for ch in _matching(state, variant, config) if not current(ch)
                   for s in ch["seeds"])
 
 
