@@ -9,6 +9,7 @@ from pathlib import Path
 from dqn import bench, runner, studyfile
 from dqn.config import FIELDS, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
+from dqn.export import FILENAME, export
 from dqn.paths import RESULTS_DIR
 from dqn.plots import make_figures
 from dqn.ray_executor import DEFAULT_GPUS_PER_UNIT, DEFAULT_MAX_RETRIES
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("report", help="write results/REPORT.md from the CSVs")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+
+    p = sub.add_parser("export", help="write a study's per-seed scores as rliable arrays (npz)")
+    p.add_argument("name", help="a study with results")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    p.add_argument("--to", type=Path, help="the .npz to write (default "
+                   f"<results>/<study>/{FILENAME})")
 
     sub.add_parser("list", help="list the studies and their questions")
     sub.add_parser("config", help="list every config key with its default and meaning")
@@ -132,6 +139,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    study_dir = args.out / args.name
+    if not (study_dir / "run.json").exists():
+        raise studyfile.StudyError(f"no results for study '{args.name}' under {args.out}")
+    print(f"wrote {export(study_dir, args.to)}")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     print(studyfile.listing())
     return 0
@@ -148,5 +163,6 @@ def _bench(args: argparse.Namespace) -> int:
     return bench.main(args.device, args.out, tiny=args.tiny)
 
 
-COMMANDS = {"study": _study, "figures": _figures, "report": _report, "list": _list,
+COMMANDS = {"study": _study, "figures": _figures, "report": _report, "export": _export,
+            "list": _list,
             "config": _config, "bench": _bench}

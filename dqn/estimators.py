@@ -15,9 +15,13 @@ import numpy as np
 from scipy import stats as sps
 
 CONFIDENCE = 0.95
-N_RESAMPLES = 2000
+N_RESAMPLES = 100_000
+"""Bootstrap resamples, twice rliable's 50,000: measured on the committed results, a CI endpoint
+on a [0, 1] scale then moves by less than 0.005 between bootstrap seeds (at 50,000 P(improvement)
+endpoints moved by up to 0.006, as its values sit on a grid of 1 / (2 n m)); see tests."""
+BATCH = 5_000
+"""Resamples evaluated at once, which bounds memory (P(improvement) holds n m values each)."""
 SEED = 0
-VERDICTS = ("baseline", "better", "worse", "no clear difference", "no data")
 
 # scipy 1.15 renamed random_state to rng; pyproject allows older scipy.
 _RNG_KW = "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
@@ -37,7 +41,7 @@ def iqm(x: Any, axis: int | None = None) -> Any:
 def _bootstrap(data: tuple[np.ndarray, ...], statistic: Callable, n_resamples: int,
                seed: int, confidence: float) -> tuple[float, float]:
     res = sps.bootstrap(data, statistic, n_resamples=n_resamples, method="percentile",
-                        confidence_level=confidence, vectorized=True,
+                        confidence_level=confidence, vectorized=True, batch=BATCH,
                         **{_RNG_KW: np.random.default_rng(seed)})
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
@@ -91,12 +95,21 @@ def prob_improvement_ci(x: Any, y: Any, n_resamples: int = N_RESAMPLES, seed: in
     return _bootstrap((x, y), p_greater, n_resamples, seed, confidence)
 
 
-def welch_p(x: Any, y: Any) -> float:
-    """Two-sided p-value of Welch's t-test of x (n,) against y (m,); NaN below two values each."""
+def iqm_difference_ci(x: Any, y: Any, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                      confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Bootstrap CI of iqm(x) - iqm(y), resampling x (n,) and y (m,) independently (seeded);
+    (NaN, NaN) below two values in either sample, (d, d) when both are constant."""
     x, y = finite(x), finite(y)
     if x.size < 2 or y.size < 2:
-        return math.nan
-    return float(sps.ttest_ind(x, y, equal_var=False).pvalue)
+        return math.nan, math.nan
+    if np.all(x == x[0]) and np.all(y == y[0]):
+        d = float(x[0] - y[0])
+        return d, d
+
+    def difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return iqm(a, axis=axis) - iqm(b, axis=axis)
+
+    return _bootstrap((x, y), difference, n_resamples, seed, confidence)
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -112,17 +125,6 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     # procedure requires (a smaller raw p can never get a larger adjusted p).
     out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return out
-
-
-def verdict(p_lo: float, p_hi: float, is_baseline: bool = False) -> str:
-    """Verdict word from the CI of P(improvement over baseline)."""
-    if is_baseline:
-        return "baseline"
-    if p_lo > 0.5:
-        return "better"
-    if p_hi < 0.5:
-        return "worse"
-    return "no clear difference"
 
 
 def median_steps_to_threshold(steps: Any, reached: Any) -> float:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from dqn.config import Config, from_dict
+from dqn.decisions import MARGIN
 from dqn.lock import locked
 from dqn.provenance import NUMERICS, git_commit
 from dqn.schema import TABLES
@@ -35,6 +36,7 @@ class StudyHeader(Protocol):
     name: str
     question: str
     baseline: str
+    margin: float  # equivalence margin of the study's verdicts
     variants: dict[str, Any]  # in study-file order
 
 
@@ -58,7 +60,8 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
         chunk["study_file"] = study_file
     entry = {
         "study": study.name, "question": study.question, "baseline": study.baseline,
-        "order": list(study.variants), "variant": unit.variant, "config": unit.config.to_dict(),
+        "margin": study.margin, "order": list(study.variants), "variant": unit.variant,
+        "config": unit.config.to_dict(),
         "seeds": seeds, "fresh": fresh, "chunk": chunk,
         "rows": {t: to_text(getattr(r, t), study.name, unit.variant).to_csv(index=False)
                  for t in TABLES},
@@ -145,7 +148,8 @@ def _next_run(state: Check, j: dict[str, Any], config: Config,
     """run.json after applying journal `j`: every kept unit and the new one, each with the
     record of its rows as now written."""
     run = {k: v for k, v in state.run.items() if k not in ("variants", "format")}
-    run.update(format=FORMAT, study=j["study"], question=j["question"], baseline=j["baseline"])
+    run.update(format=FORMAT, study=j["study"], question=j["question"], baseline=j["baseline"],
+               margin=j.get("margin", MARGIN))
     variants = {}
     for v, meta in state.run["variants"].items():
         if kept.get(v):

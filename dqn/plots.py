@@ -148,16 +148,17 @@ def prob_improvement(study: StudyResults, colours: dict[str, str], path: Path,
                height=0.6 * max(1, len(rows)) + 1.4,
                caption="P(improvement): chance that a random seed of the variant gets a "
                        f"higher {score} than a random seed of the baseline{norm} (ties count "
-                       f"1/2); bar: {CI_TEXT}. Verdict: better/worse when the whole CI is "
-                       "above/below 0.5.")
+                       f"1/2); bar: {CI_TEXT}. Verdicts on final score and on AUC: a "
+                       "permutation test of P = 1/2 and an equivalence test, Holm-corrected "
+                       "over the study (README, Verdicts).")
     ax = f.axes[0]
     for i, r in rows.iterrows():
         v = r["variant"]
         ax.plot([r["p_improvement_lo"], r["p_improvement_hi"]], [i, i], color=colours[v],
                 lw=3.5, solid_capstyle="butt")
         ax.plot(r["p_improvement"], i, "o", color=colours[v], ms=9, mec="white")
-        ax.text(1.01, i, r["verdict"], transform=ax.get_yaxis_transform(), va="center",
-                fontsize=8.5)
+        ax.text(1.01, i, f"{r['verdict']}\nAUC: {r['auc_verdict']}",
+                transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     if rows.empty:
         ax.text(0.5, 0.5, "no variant to compare with the baseline", ha="center",
                 transform=ax.transAxes)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from dqn import overview
 from dqn.estimators import N_RESAMPLES
+from dqn.overview import interval, number, pvalue
 from dqn.plots import FIGURES
 from dqn.results import StudyResults
 from dqn.results import load as load_results
@@ -26,26 +27,39 @@ SKIP_DIRS = {"quick", "bench"}
 HEADER = [
     "variant", "seeds", "final IQM [95% CI]", "final mean [95% CI]", "solved fraction",
     "AUC IQM [95% CI]", "median steps to threshold", "collapses", "diverged",
-    "P(improvement over baseline) [95% CI]", "Welch p (Holm)", "verdict",
+    "P(improvement) on final [95% CI]", "adj. p", "verdict on final",
+    "P(improvement) on AUC [95% CI]", "adj. p (AUC)", "verdict on AUC",
 ]
 HOW_TO_READ = """\
 How to read the tables (one number per seed, then aggregated over seeds per variant):
 
 - **final**: a seed's mean greedy-evaluation return over its last {k} evaluations; **IQM** is
   the interquartile mean over seeds (mean of the middle 50%), **mean** the plain mean.
-  Brackets are 95% percentile-bootstrap confidence intervals over seeds (seeded, reproducible).
+  Brackets are 95% percentile-bootstrap confidence intervals over seeds ({resamples:,}
+  resamples, seeded, reproducible).
 - **solved fraction**: seeds whose final score reaches the environment's solved threshold.
 - **AUC**: area under the seed's evaluation curve, return normalised to [0, 1] by the
-  environment's return range, divided by the step span (1 = maximum return from the start).
+  environment's return range, divided by the step span (1 = maximum return from the start): it
+  measures learning speed as well as level.
 - **median steps to threshold**: the environment step by which half of the seeds had first
   reached the threshold in a greedy evaluation; "not reached" when more than half never did.
 - **collapses**: seeds that reached the threshold and later fell below half of it (on the
   normalised scale); **diverged**: seeds whose loss became NaN/inf.
-- **P(improvement over baseline)**: probability that a random seed of the variant has a higher
-  final score than a random seed of the baseline (ties count one half).
-- **verdict**: *better* / *worse* when the whole CI of P(improvement) lies above / below 0.5,
-  otherwise *no clear difference*. **Welch p (Holm)**: Welch's t-test on final scores against
-  the baseline, Holm-corrected over the study's variants.
+- **effect**: IQM of the variant minus IQM of the baseline, in return units.
+- **P(improvement)**: probability that a random seed of the variant scores higher than a random
+  seed of the baseline (ties count one half); 0.5 means no difference.
+- **verdicts**, on the final score and on the AUC alike: *better* / *worse* when a two-sided
+  permutation test of P(improvement) = 0.5 rejects; *equivalent* when a two one-sided
+  Brunner-Munzel test shows |P(improvement) - 0.5| < the study's margin (0.15 unless the
+  study says otherwise); *inconclusive* when neither; *too few seeds* when the seed counts
+  cannot reach the level at all. **adj. p** is the permutation test's p-value after Holm's
+  correction over every test of the study (both metrics, both tests), so the chance of any
+  false verdict word in a study is at most 5%. *Inconclusive* is not *equivalent*: it says the
+  seeds cannot tell.
+- **power**: the smallest |P(improvement) - 0.5| the comparison detects with 80% power at its
+  seed counts and the study's corrected level; *underpowered* when that exceeds the margin.
+- **at ceiling**: at least half of the baseline's seeds end at the maximum return, so the final
+  score can only show a variant worse; the verdict on AUC then leads (in bold).
 """
 MIXED_ENV_NOTE = (
     "The variants run on different environments, so raw returns do not compare: final IQM and "
@@ -66,20 +80,6 @@ def find_studies(results_dir: Path) -> list[Path]:
         if (d / "run.json").exists() or any((d / f"{n}.csv").exists() for n in TABLES):
             found.append(d)
     return found
-
-
-def _num(x: Any, fmt: str) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-
-
-def _ci(row: pd.Series, col: str, fmt: str) -> str:
-    if math.isnan(row[col]):
-        return "—"
-    return f"{row[col]:{fmt}} [{_num(row[col + '_lo'], fmt)}, {_num(row[col + '_hi'], fmt)}]"
-
-
-def _pvalue(p: float) -> str:
-    return "—" if math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
 
 def _cell(text: str) -> str:
@@ -104,15 +104,18 @@ def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
         steps = r["median_steps_to_threshold"]
         has = r["seeds"] > 0
         cells = [
-            name, str(r["seeds"]), _ci(r, "final_iqm", ".1f"), _ci(r, "final_mean", ".1f"),
-            _num(r["solved_fraction"], ".2f"), _ci(r, "auc_iqm", ".2f"),
+            name, str(r["seeds"]), interval(r, "final_iqm", ".1f"),
+            interval(r, "final_mean", ".1f"),
+            number(r["solved_fraction"], ".2f"), interval(r, "auc_iqm", ".2f"),
             (f"{steps:,.0f}" if not math.isnan(steps) else "not reached") if has else "—",
             str(r["collapses"]) if has else "—", str(r["diverged"]) if has else "—",
-            "—" if r["variant"] == baseline else _ci(r, "p_improvement", ".2f"),
-            _pvalue(r["welch_p_holm"]), f"*{r['verdict']}*",
+            "—" if r["variant"] == baseline else interval(r, "p_improvement", ".2f"),
+            pvalue(r["verdict_p_adj"]), f"*{r['verdict']}*",
+            "—" if r["variant"] == baseline else interval(r, "auc_p_improvement", ".2f"),
+            pvalue(r["auc_verdict_p_adj"]), f"*{r['auc_verdict']}*",
         ]
         if normalised:
-            cells.insert(4, _ci(r, "final_norm_iqm", ".3f"))
+            cells.insert(4, interval(r, "final_norm_iqm", ".3f"))
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
@@ -164,10 +167,32 @@ def _unreproducible(study: StudyResults) -> str:
             f"{', '.join(odd)}.")
 
 
-def study_section(study_dir: Path, out_dir: Path,
-                  n_resamples: int = N_RESAMPLES) -> list[str]:
-    """The report's markdown lines for one study directory."""
-    study = load_results(study_dir)
+def caveats(summary: pd.DataFrame, baseline: str | None) -> list[str]:
+    """The study's ceiling and power notes under its table."""
+    base = summary[summary["variant"] == baseline]
+    others = summary[(summary["variant"] != baseline) & (summary["seeds"] > 0)]
+    if base.empty or others.empty:
+        return []
+    lines = []
+    if bool(base["baseline_at_ceiling"].iloc[0]):
+        lines.append("**At ceiling:** at least half of the baseline's seeds end at the maximum "
+                     "return, so final scores can only show a variant worse; read the verdict "
+                     "on AUC (learning speed) first.")
+    r = others.iloc[0]
+    d = float(others["detectable_effect"].max())
+    detect = ("cannot reach 80% power for any effect" if d >= 0.5 else
+              f"detect |P(improvement) - 0.5| >= {d:.2f} with 80% power")
+    lines.append(f"**Power:** {int(r['family_size'])} tests in the Holm family; at "
+                 f"{int(base['seeds'].iloc[0])} baseline seeds the comparisons {detect}"
+                 + (f", so effects inside the equivalence margin ({r['margin']:g}) can be "
+                    "missed (underpowered)." if d > r["margin"] else "."))
+    return lines + [""]
+
+
+def study_section(study: StudyResults, summary: pd.DataFrame | None,
+                  out_dir: Path) -> list[str]:
+    """The report's markdown lines for one loaded study and its summary."""
+    study_dir = study.path
     # The heading is the directory name, which the contents links at the top point to.
     lines = [f"## {Path(study_dir).name}", ""]
     if study.question:
@@ -175,13 +200,13 @@ def study_section(study_dir: Path, out_dir: Path,
     lines += [provenance(study), ""]
     if study.incomplete:
         lines += ["**Incomplete study:**", ""] + [f"- {r}" for r in study.incomplete] + [""]
-    if not study.variants:
+    if summary is None:
         return lines + ["No variants to report.", ""]
-    summary = summarize(study, n_resamples)
     lines += [f"Baseline: **{study.baseline}**.", ""]
     if study.mixed_env:
         lines += [MIXED_ENV_NOTE, ""]
     lines += summary_table(summary, study.baseline) + [""]
+    lines += caveats(summary, study.baseline)
     figures = [Path(study_dir) / f"{n}.png" for n in FIGURES]
     figures = [f for f in figures if f.exists()]
     if study.evals is None:
@@ -194,26 +219,40 @@ def study_section(study_dir: Path, out_dir: Path,
     return lines
 
 
+OVERVIEW_INTRO = (
+    "Every comparison of every study, against its study's baseline. Verdicts are Holm-corrected "
+    "within each study; read *inconclusive* as \"these seeds cannot tell\", never as \"as good "
+    "as\". Details, figures and provenance follow per study.")
+
+
 def write_report(results_dir: Path, out: Path | None = None,
                  n_resamples: int = N_RESAMPLES) -> Path:
     """Write REPORT.md (default results_dir/REPORT.md) for every study found; return its path."""
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir / "REPORT.md"
-    studies = find_studies(results_dir) if results_dir.is_dir() else []
-    lines = ["# DQN ablation results", "", HOW_TO_READ.format(k=FINAL_WINDOW)]
-    if not studies:
+    dirs = find_studies(results_dir) if results_dir.is_dir() else []
+    lines = ["# DQN ablation results", "",
+             HOW_TO_READ.format(k=FINAL_WINDOW, resamples=n_resamples)]
+    if not dirs:
         lines += [f"No studies found under `{results_dir.name}/`.", ""]
-    else:
-        lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in studies),
-                  ""]
+    loaded: list[tuple[StudyResults, pd.DataFrame | None]] = []
     damaged = []
-    for d in studies:
+    for d in dirs:
         try:
-            lines += study_section(d, out.parent.resolve(), n_resamples)
+            study = load_results(d)
         except StoreError as e:  # every damaged study is named before stopping
             damaged.append(str(e))
+            continue
+        loaded.append((study, summarize(study, n_resamples) if study.variants else None))
     if damaged:
         raise StoreError("REPORT.md not written: " + "\n".join(damaged))
+    compared = overview.table([(s, m) for s, m in loaded if m is not None])
+    if compared:
+        lines += ["## All comparisons", "", OVERVIEW_INTRO, "", *compared, ""]
+    if dirs:
+        lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in dirs), ""]
+    for study, summary in loaded:
+        lines += study_section(study, summary, out.parent.resolve())
     text = "\n".join(lines).rstrip() + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(out, lambda tmp: tmp.write_text(text))

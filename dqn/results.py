@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from dqn.decisions import MARGIN
 from dqn.lock import locked
 from dqn.schema import TABLES
 from dqn.store import DamagedResults, Problem, check, require_intact
@@ -50,6 +51,7 @@ class StudyResults:
     baseline: str | None
     env_id: str | None
     question: str
+    margin: float = MARGIN
     incomplete: list[str] = field(default_factory=list)
     incomplete_variants: set[str] = field(default_factory=set)
     env_ids: dict[str, str] = field(default_factory=dict)
@@ -126,5 +128,6 @@ def load(study_dir: Path) -> StudyResults:
         variants=variants, baseline=baseline,
         env_id=one_env.pop() if len(one_env) == 1 else None,
         question=str(run.get("question", "")).strip(),
+        margin=float(run.get("margin", MARGIN)),
         incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
     )

@@ -26,19 +26,17 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import trapezoid
 
-from dqn import env_facts
+from dqn import decisions, env_facts
 from dqn.estimators import (
     N_RESAMPLES,
     SEED,
     bootstrap_ci,
     finite,
-    holm,
     iqm,
+    iqm_difference_ci,
     median_steps_to_threshold,
     prob_improvement,
     prob_improvement_ci,
-    verdict,
-    welch_p,
 )
 from dqn.results import EnvIds, StudyResults, env_of, envs_differ
 from dqn.results import load as load_results
@@ -49,14 +47,21 @@ FINAL_WINDOW = 3
 
 SCORE_COLUMNS = ["variant", "seed", "final", "final_norm", "auc", "steps_to_threshold",
                  "reached", "collapsed", "diverged", "evals", "last_step"]
+COMPARISON_COLUMNS = [
+    "effect", "effect_lo", "effect_hi", "p_improvement", "p_improvement_lo", "p_improvement_hi",
+    "verdict_p", "verdict_p_adj", "equivalence_p", "equivalence_p_adj", "verdict"]
+"""Per metric, against the baseline; the AUC's columns are the same names prefixed auc_."""
 SUMMARY_COLUMNS = [
     "variant", "seeds", "final_iqm", "final_iqm_lo", "final_iqm_hi", "final_mean",
     "final_mean_lo", "final_mean_hi", "final_norm_iqm", "final_norm_iqm_lo",
     "final_norm_iqm_hi", "solved_fraction", "auc_iqm", "auc_iqm_lo", "auc_iqm_hi",
     "median_steps_to_threshold", "reached", "collapses", "diverged", "compared_on",
-    "p_improvement", "p_improvement_lo", "p_improvement_hi", "welch_p", "welch_p_holm",
-    "verdict", "complete",
+    *COMPARISON_COLUMNS, *(f"auc_{c}" for c in COMPARISON_COLUMNS),
+    "verdict_test", "margin", "family_size", "detectable_effect", "seeds_needed",
+    "auc_seeds_needed", "underpowered", "baseline_at_ceiling", "complete",
 ]
+CEILING_SHARE = 0.5
+"""The baseline is at the ceiling when at least this share of its seeds ends at the maximum."""
 
 
 def normalise(x: Any, env_id: str | None) -> np.ndarray:
@@ -138,52 +143,109 @@ def _ci_columns(prefix: str, x: np.ndarray, stat: Callable, n_resamples: int,
     return {prefix: value, f"{prefix}_lo": lo, f"{prefix}_hi": hi}
 
 
+def _compare(x: np.ndarray, y: np.ndarray, margin: float, n_resamples: int,
+             seed: int) -> dict[str, float]:
+    """A variant's seeds x (n,) against the baseline's y (m,) on one metric: the IQM
+    difference with its CI, P(improvement) with its CI, and both tests' raw p-values."""
+    lo, hi = iqm_difference_ci(x, y, n_resamples=n_resamples, seed=seed)
+    p_lo, p_hi = prob_improvement_ci(x, y, n_resamples=n_resamples, seed=seed)
+    return {"effect": float(iqm(x) - iqm(y)), "effect_lo": lo, "effect_hi": hi,
+            "p_improvement": prob_improvement(x, y), "p_improvement_lo": p_lo,
+            "p_improvement_hi": p_hi, "verdict_p": decisions.permutation_p(x, y),
+            "equivalence_p": decisions.equivalence_p(x, y, margin)}
+
+
+def _describe(s: pd.DataFrame, facts: env_facts.EnvFacts | None, n_resamples: int,
+              seed: int) -> dict[str, Any]:
+    """The per-variant columns that need no baseline."""
+    final = finite(s["final"])
+    row: dict[str, Any] = {"seeds": len(s)}
+    row.update(_ci_columns("final_iqm", final, iqm, n_resamples, seed))
+    row.update(_ci_columns("final_mean", final, np.mean, n_resamples, seed))
+    row.update(_ci_columns("final_norm_iqm", finite(s["final_norm"]), iqm, n_resamples, seed))
+    row["solved_fraction"] = (float(np.mean(final >= facts.threshold))
+                              if facts is not None and final.size else math.nan)
+    row.update(_ci_columns("auc_iqm", finite(s["auc"]), iqm, n_resamples, seed))
+    row["median_steps_to_threshold"] = median_steps_to_threshold(
+        s["steps_to_threshold"], s["reached"])
+    row["reached"] = int(s["reached"].sum())
+    row["collapses"] = int(s["collapsed"].sum())
+    row["diverged"] = int(s["diverged"].sum())
+    return row
+
+
 def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: str | None,
                      env_ids: EnvIds, incomplete_variants: set[str] | None = None,
-                     n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
+                     n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                     margin: float = decisions.MARGIN) -> pd.DataFrame:
     """One row per variant (in `variants` order) from run_scores' per-seed rows.
 
-    `env_ids` as for run_scores. When the variants' environments differ, P(improvement) and
-    the Welch test compare final_norm instead of raw final returns (column `compared_on`).
+    `env_ids` as for run_scores. Every variant is compared with the baseline on its final
+    score and on its AUC; when the variants' environments differ, the final-score comparison
+    uses final_norm instead of raw final returns (column `compared_on`). The verdicts of all
+    comparisons of the study form one Holm family (dqn.decisions.decide).
     """
     compared_on = "final_norm" if envs_differ(env_ids) else "final"
+    metrics = {"": compared_on, "auc_": "auc"}  # column prefix -> per-seed score
     incomplete_variants = incomplete_variants or set()
-    base = finite(scores.loc[scores["variant"] == baseline, compared_on])
+    base = scores[scores["variant"] == baseline]
     rows = []
     for v in variants:
         s = scores[scores["variant"] == v]
-        facts = env_facts.known(env_of(env_ids, v))
-        final = finite(s["final"])
-        row: dict[str, Any] = {"variant": v, "seeds": len(s)}
-        row.update(_ci_columns("final_iqm", final, iqm, n_resamples, seed))
-        row.update(_ci_columns("final_mean", final, np.mean, n_resamples, seed))
-        row.update(_ci_columns("final_norm_iqm", finite(s["final_norm"]), iqm, n_resamples,
-                               seed))
-        row["solved_fraction"] = (float(np.mean(final >= facts.threshold))
-                                  if facts is not None and final.size else math.nan)
-        row.update(_ci_columns("auc_iqm", finite(s["auc"]), iqm, n_resamples, seed))
-        row["median_steps_to_threshold"] = median_steps_to_threshold(
-            s["steps_to_threshold"], s["reached"])
-        row["reached"] = int(s["reached"].sum())
-        row["collapses"] = int(s["collapsed"].sum())
-        row["diverged"] = int(s["diverged"].sum())
-        is_base = v == baseline
-        x = finite(s[compared_on])
-        p, (lo, hi), welch = math.nan, (math.nan, math.nan), math.nan
-        if not is_base and x.size and base.size:
-            p = prob_improvement(x, base)
-            lo, hi = prob_improvement_ci(x, base, n_resamples=n_resamples, seed=seed)
-            welch = welch_p(x, base)
-        row.update(compared_on=compared_on, p_improvement=p, p_improvement_lo=lo,
-                   p_improvement_hi=hi, welch_p=welch)
-        row["verdict"] = verdict(lo, hi, is_base) if len(s) else "no data"
+        row = {"variant": v, **_describe(s, env_facts.known(env_of(env_ids, v)), n_resamples,
+                                         seed), "compared_on": compared_on}
+        for prefix, metric in metrics.items():
+            x, y = finite(s[metric]), finite(base[metric])
+            if v != baseline and x.size and y.size:
+                row.update({prefix + k: val for k, val in
+                            _compare(x, y, margin, n_resamples, seed).items()})
         row["complete"] = len(s) > 0 and v not in incomplete_variants
         rows.append(row)
-    out = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "welch_p_holm"])
-    # Holm over the non-baseline variants only: the baseline has no test (NaN) and holm()
-    # leaves NaNs out of the family size.
-    out["welch_p_holm"] = holm(out["welch_p"].to_numpy(dtype=float))
-    return out[SUMMARY_COLUMNS]
+    out = pd.DataFrame(rows).reindex(columns=SUMMARY_COLUMNS)
+    _decide(out, baseline, len(base), margin)
+    out["baseline_at_ceiling"] = at_ceiling(base["final_norm"])
+    return out
+
+
+def _decide(out: pd.DataFrame, baseline: str | None, m: int, margin: float) -> None:
+    """Fill the verdict, adjusted-p and power columns of a summary in place."""
+    k = len(out)
+    prefixes = ("", "auc_")
+    p_imp = np.concatenate([out[f"{p}p_improvement"].to_numpy(float) for p in prefixes])
+    raw = np.concatenate([out[f"{p}verdict_p"].to_numpy(float) for p in prefixes])
+    eq = np.concatenate([out[f"{p}equivalence_p"].to_numpy(float) for p in prefixes])
+    n = np.tile(out["seeds"].to_numpy(int), 2)
+    adj, eq_adj, words = decisions.decide(p_imp, raw, eq, n, np.full_like(n, m))
+    size = decisions.family_size(raw, eq)
+    level = decisions.ALPHA / max(size, 1)  # Holm's first step: the hardest to pass
+    for i, p in enumerate(prefixes):
+        block = slice(i * k, (i + 1) * k)
+        out[f"{p}verdict_p_adj"] = adj[block]
+        out[f"{p}equivalence_p_adj"] = eq_adj[block]
+        out[f"{p}verdict"] = words[block]
+        out[f"{p}seeds_needed" if p else "seeds_needed"] = [
+            decisions.seeds_needed(abs(q - 0.5), level) if math.isfinite(q) else math.nan
+            for q in p_imp[block]]
+    out["verdict_test"] = decisions.TEST
+    out["margin"] = margin
+    out["family_size"] = size
+    out["detectable_effect"] = [
+        decisions.detectable_effect(int(s), m, level) if s > 0 and m > 0 else math.nan
+        for s in out["seeds"]]
+    out["underpowered"] = out["detectable_effect"].gt(margin) | out["detectable_effect"].isna()
+    is_base = out["variant"] == baseline
+    for p in prefixes:
+        out.loc[is_base, f"{p}verdict"] = "baseline"
+    out.loc[is_base, ["seeds_needed", "auc_seeds_needed", "detectable_effect",
+                      "underpowered"]] = [math.nan, math.nan, math.nan, False]
+    out.loc[out["seeds"] == 0, ["verdict", "auc_verdict"]] = "no data"
+
+
+def at_ceiling(final_norm: Any) -> bool:
+    """Whether at least CEILING_SHARE of the seeds end at the environment's maximum return
+    (normalised final score 1), where final scores can only show a variant worse."""
+    x = finite(final_norm)
+    return bool(x.size) and float(np.mean(x >= 1 - 1e-9)) >= CEILING_SHARE
 
 
 def summarize(study: StudyResults | Path, n_resamples: int = N_RESAMPLES,
@@ -193,7 +255,7 @@ def summarize(study: StudyResults | Path, n_resamples: int = N_RESAMPLES,
     if not isinstance(study, StudyResults):
         study = load_results(study)
     return summarize_scores(study_scores(study), study.variants, study.baseline, study.envs,
-                            study.incomplete_variants, n_resamples, seed)
+                            study.incomplete_variants, n_resamples, seed, study.margin)
 
 
 def write_summary(study_dir: Path, summary: pd.DataFrame | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dqn.config import Config, ConfigError, did_you_mean, from_dict, is_positive_int
+from dqn.decisions import MARGIN
 from dqn.expectations import Expectation, ExpectationError
 from dqn.expectations import validate as validate_expectations
 from dqn.paths import STUDIES_DIR
@@ -24,6 +25,8 @@ STUDY_KEYS = {
     "seeds": "seeds per variant (default 20)",
     "seed_chunk": "seeds per unit of work, each batched on one device (default: all seeds)",
     "baseline": "the variant others are compared with (default 'baseline')",
+    "margin": "equivalence margin: 'equivalent' means |P(improvement) - 1/2| < margin "
+              "(default 0.15)",
     "base": "config overrides applied to every variant",
     "variants": "named config overrides, one table per variant",
     "expect": "learning expectations per variant, checked by `make regress`",
@@ -51,6 +54,7 @@ class StudyFile:
     expect: dict[str, dict[str, Any]] = field(default_factory=dict)
     fast: dict[str, Any] = field(default_factory=dict)
     seed_chunk: int | None = None  # None: each variant's seeds train as one unit
+    margin: float = MARGIN  # equivalence margin on P(improvement), dqn.decisions
 
     def configs(self, steps: int | None = None, device: str | None = None,
                 quick: bool = False) -> dict[str, Config]:
@@ -159,10 +163,14 @@ def load(path: Path) -> StudyFile:
     if baseline not in variants:
         raise StudyError(f"{where}: key 'baseline': {baseline!r} is not a variant "
                          f"(variants: {', '.join(variants)})")
+    margin = data.get("margin", MARGIN)
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 0.5:
+        raise StudyError(f"{where}: key 'margin': {margin!r} must be a number between 0 and "
+                         "0.5 (a distance from P(improvement) = 1/2)")
     expect = _table(data.get("expect", {}), f"{where}: key 'expect'")
     fast = _table(data.get("fast", {}), f"{where}: key 'fast'")
     study = StudyFile(path.stem, path, " ".join(question.split()), seeds, baseline, base,
-                      variants, expect, fast, seed_chunk)
+                      variants, expect, fast, seed_chunk, float(margin))
     try:
         study.configs()
         validate_expectations(expect, fast, variants, where)

@@ -1,4 +1,5 @@
-"""The permutation test of P(improvement) = 1/2 and its power figures (dqn.decisions).
+"""The tests behind the verdicts (dqn.decisions): the permutation test of P(improvement) = 1/2,
+the equivalence test, the verdict words of a Holm family and the power figures.
 
 Hand-sized samples with exact answers, the type-I error of a Holm-corrected family under the
 null, and power against Noether's analytic figure.
@@ -12,8 +13,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dqn.decisions import detectable_effect, min_attainable_p, permutation_p, seeds_needed
-from dqn.estimators import holm
+from dqn.decisions import (
+    MARGIN,
+    brunner_munzel,
+    can_decide,
+    decide,
+    detectable_effect,
+    equivalence_p,
+    min_attainable_p,
+    permutation_p,
+    seeds_needed,
+    verdict,
+)
+from dqn.estimators import holm, prob_improvement
 
 
 def test_complete_separation_gives_the_exact_extreme_p() -> None:
@@ -77,3 +89,75 @@ def test_power_figures_by_hand() -> None:
     # seeds for effect 0.25: N = 2.801585^2 / (3 * 0.0625) = 41.86 -> 20.93 per variant -> 21
     assert seeds_needed(0.25) == 21
     assert seeds_needed(0.0) == math.inf
+
+
+# --- equivalence ------------------------------------------------------------------------------
+
+def test_brunner_munzel_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    x, y = np.round(rng.normal(1, 1, 12)), np.round(rng.normal(0, 2, 9))  # rounded: ties
+    p, se, df = brunner_munzel(x, y)
+    assert p == pytest.approx(prob_improvement(x, y))
+    t = (p - 0.5) / se
+    assert t == pytest.approx(stats.brunnermunzel(y, x).statistic)
+    assert 2 * stats.t.sf(abs(t), df) == pytest.approx(stats.brunnermunzel(y, x).pvalue)
+
+
+def test_equivalence_p_by_hand() -> None:
+    # x = (1, 3), y = (2, 4): placements of x among y (0, 1) / 2, of y among x (1, 2) / 2.
+    # P = 0.25; var(0, 0.5) = var(0.5, 1) = 0.125, so se^2 = 0.125/2 + 0.125/2 = 0.125 and
+    # df = 0.125^2 / (0.0625^2 + 0.0625^2) = 2. TOST at margin 0.15: max of
+    # t2.sf((0.25 - 0.35) / se) and t2.sf((0.65 - 0.25) / se), above the floor 0.7^2 = 0.49.
+    se = math.sqrt(0.125)
+    want = max(stats.t.sf(-0.1 / se, 2), stats.t.sf(0.4 / se, 2))
+    assert brunner_munzel([1, 3], [2, 4]) == pytest.approx((0.25, se, 2.0))
+    assert equivalence_p([1, 3], [2, 4]) == pytest.approx(want)
+    assert want > 0.49
+
+
+def test_equivalence_of_tied_samples_is_bounded_by_the_seed_count() -> None:
+    """All seeds at the cap on both sides: the exact bound (1 - 2 margin)^n, so 20 seeds can
+    show equivalence and 3 cannot, however identical they look."""
+    assert equivalence_p([500.0] * 20, [500.0] * 20) == pytest.approx(0.7 ** 20)
+    assert equivalence_p([500.0] * 3, [500.0] * 3) == pytest.approx(0.343)
+    assert equivalence_p([500.0] * 3, [500.0] * 30) == pytest.approx(0.343)  # min(n, m)
+    assert equivalence_p([500.0] * 20, [500.0] * 20, margin=0.05) == pytest.approx(0.9 ** 20)
+    assert equivalence_p([1.0, 1.0, 1.0], [0.0, 0.0, 0.0]) == 1.0  # separated: P = 1
+    assert math.isnan(equivalence_p([1.0], [1.0, 2.0]))
+
+
+def test_equivalence_test_holds_its_level_at_the_margin() -> None:
+    """At P(improvement) = 1/2 - margin exactly (a normal shift), the TOST says equivalent in
+    at most 5% of simulated 20-vs-20 comparisons (plus Monte-Carlo error); at P = 1/2 with
+    60 seeds a side it usually does."""
+    rng = np.random.default_rng(4)
+    shift = math.sqrt(2) * stats.norm.ppf(0.5 - MARGIN)
+    sims = 1000
+    false = sum(equivalence_p(rng.normal(shift, 1, 20), rng.normal(0, 1, 20)) < 0.05
+                for _ in range(sims))
+    assert false / sims <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / sims), false / sims
+    hits = sum(equivalence_p(rng.normal(0, 1, 60), rng.normal(0, 1, 60)) < 0.05
+               for _ in range(200))
+    assert hits / 200 > 0.5, hits / 200
+
+
+# --- verdicts ---------------------------------------------------------------------------------
+
+def test_verdicts_of_a_holm_family_by_hand() -> None:
+    """Three comparisons, six tests. Raw p: difference (0.001, 0.04, 0.5), equivalence
+    (0.9, 0.9, 0.002). Holm: sorted 0.001 x 6 = 0.006, 0.002 x 5 = 0.01, 0.04 x 4 = 0.16,
+    0.5 x 3 = 1.5 -> 1, 0.9 x 2 -> 1, 0.9 -> 1 (running maximum)."""
+    adj, eq_adj, words = decide(np.array([0.2, 0.6, 0.5]), np.array([0.001, 0.04, 0.5]),
+                                np.array([0.9, 0.9, 0.002]), np.full(3, 20), np.full(3, 20))
+    assert adj == pytest.approx([0.006, 0.16, 1.0])
+    assert eq_adj == pytest.approx([1.0, 1.0, 0.01])
+    assert words == ["worse", "inconclusive", "equivalent"]
+    assert decide(np.array([0.8]), np.array([0.001]), np.array([0.9]), np.array([20]),
+                  np.array([20]))[2] == ["better"]
+
+
+def test_too_few_seeds() -> None:
+    assert not can_decide(3, 3, 1)  # 2 / 20 = 0.1: never below 0.05
+    assert can_decide(4, 4, 1) and not can_decide(4, 4, 2)  # 2 / 70 = 0.029; x 2 = 0.057
+    assert verdict(0.0, 0.1, 1.0, decidable=False) == "too few seeds"
+    assert verdict(math.nan, math.nan, math.nan) == "no data"

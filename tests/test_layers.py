@@ -18,8 +18,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": ("paths", "schema", "env_facts", "config", "provenance"),
     "core": ("seeding", "envs", "device", "footprint", "networks", "optim", "replay",
              "schedules", "agent", "records", "train", "plain"),
-    "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions", "results",
-                "scoring", "figure_style", "plots", "report", "expectations"),
+    "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions",
+                "results", "overview", "scoring", "figure_style", "plots", "report", "export",
+                "expectations"),
     "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "bench"),
     "entry": ("cli", "__main__"),
 }

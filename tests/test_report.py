@@ -28,7 +28,8 @@ def test_report_rows_verdicts_and_figures(tmp_path):
     for _, r in summary.iterrows():
         row = next(line for line in text.splitlines()
                    if line.startswith("| ") and r["variant"] in line.split("|")[1])
-        assert row.rstrip().endswith(f"*{r['verdict']}* |")
+        cells = [c.strip() for c in row.split("|")]
+        assert (cells[-5], cells[-2]) == (f"*{r['verdict']}*", f"*{r['auc_verdict']}*")
         assert f"{r['final_iqm']:.1f} [{r['final_iqm_lo']:.1f}, {r['final_iqm_hi']:.1f}]" in row
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert len(links) == len(plots.FIGURES)
@@ -38,10 +39,9 @@ def test_report_rows_verdicts_and_figures(tmp_path):
     assert report.NORM_HEADER not in text and report.MIXED_ENV_NOTE not in text
 
 
-@pytest.mark.filterwarnings("ignore:Precision loss")  # Welch on constant samples
 def test_report_of_mixed_env_study_lists_each_env(tmp_path):
     results = tmp_path / "results"
-    d = make_study(results, name="env_version", variants=("baseline", "v0"), seeds=4, evals=5,
+    d = make_study(results, name="env_version", variants=("baseline", "v0"), seeds=8, evals=5,
                    env_id={"baseline": "CartPole-v1", "v0": "CartPole-v0"},
                    flat={"baseline": 475, "v0": 200})
     plots.make_figures(d, n_resamples=100)
@@ -51,12 +51,19 @@ def test_report_of_mixed_env_study_lists_each_env(tmp_path):
     header = next(line for line in text.splitlines() if line.startswith("| variant"))
     assert "| final mean [95% CI] | normalised final IQM [95% CI] | solved fraction |" in header
     rows = [line for line in text.splitlines() if line.startswith(("| **baseline", "| v0"))]
-    assert rows[0].startswith("| **baseline** | 4 | 475.0 [475.0, 475.0] | "
+    assert rows[0].startswith("| **baseline** | 8 | 475.0 [475.0, 475.0] | "
                               "475.0 [475.0, 475.0] | 0.950 [0.950, 0.950] | 1.00 |")
-    assert rows[1].startswith("| v0 | 4 | 200.0 [200.0, 200.0] | 200.0 [200.0, 200.0] | "
+    assert rows[1].startswith("| v0 | 8 | 200.0 [200.0, 200.0] | 200.0 [200.0, 200.0] | "
                               "1.000 [1.000, 1.000] | 1.00 |")
     cells = [c.strip() for c in rows[1].split("|")]
-    assert (cells[-4], cells[-2]) == ("1.00 [1.00, 1.00]", "*better*")  # P(improvement), verdict
+    # P(improvement) and verdict on the final score, then on the AUC
+    assert (cells[-7], cells[-5]) == ("1.00 [1.00, 1.00]", "*better*")
+    assert cells[-2] == "*better*"
+    # the opening table: what v0 changes, its verdicts, and no ceiling (475 < 500)
+    overview = next(line for line in text.splitlines() if line.startswith("| [env_version]"))
+    assert "| v0 | env_id=CartPole-v0 |" in overview
+    assert "| *better* | *better* | 8 v 8 |" in overview
+    assert "At ceiling" not in text
     assert report.write_report(results, n_resamples=100).read_text() == text
 
 

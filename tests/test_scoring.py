@@ -8,13 +8,12 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 from analysis_fixtures import make_study
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from dqn import env_facts, scoring
-from dqn.estimators import holm, prob_improvement, verdict
+from dqn import decisions, env_facts, scoring
+from dqn.estimators import holm, prob_improvement
 from dqn.results import load as load_results
 
 
@@ -75,8 +74,9 @@ def test_unknown_env_has_raw_final_but_no_normalised_scores():
 # --- summary ----------------------------------------------------------------------------------
 
 def test_summarize_scores_matches_direct_formulas():
-    finals = {"base": [400, 480, 500, 450, 490], "good": [500, 500, 495, 499, 500],
-              "bad": [100, 480, 120, 90, 300]}
+    finals = {"base": [400, 480, 500, 450, 490, 470, 460, 420],
+              "good": [500, 500, 495, 499, 500, 498, 497, 496],
+              "bad": [100, 480, 120, 90, 300, 200, 150, 250]}
     ev = evals_frame({(v, s): [r] * 3 for v, rs in finals.items() for s, r in enumerate(rs)},
                      [1000, 2000, 3000])
     scores = scoring.run_scores(ev, "CartPole-v1")
@@ -90,17 +90,38 @@ def test_summarize_scores_matches_direct_formulas():
         assert_allclose(out.loc[v, "final_mean"], x.mean())
         assert_allclose(out.loc[v, "solved_fraction"], np.mean(x >= 475))
         assert out.loc[v, "final_iqm_lo"] <= out.loc[v, "final_iqm"] <= out.loc[v, "final_iqm_hi"]
-    welch = [sps.ttest_ind(np.array(finals[v], float), base, equal_var=False).pvalue
-             for v in ("good", "bad")]
-    assert_allclose(out.loc[["good", "bad"], "welch_p"], welch)
-    assert_allclose(out.loc[["good", "bad"], "welch_p_holm"], holm(welch))
+        if v != "base":
+            assert_allclose(out.loc[v, "effect"],
+                            sps.trim_mean(x, 0.25) - sps.trim_mean(base, 0.25))
+            assert_allclose(out.loc[v, "verdict_p"], decisions.permutation_p(x, base))
+            assert_allclose(out.loc[v, "equivalence_p"], decisions.equivalence_p(x, base))
+    # one Holm family: two variants x two metrics x two tests
+    assert (out["family_size"] == 8).all()
+    raw = np.concatenate([out.loc[["good", "bad"], c].to_numpy(float) for c in
+                          ("verdict_p", "auc_verdict_p", "equivalence_p", "auc_equivalence_p")])
+    adjusted = holm(raw)
+    assert_allclose(out.loc[["good", "bad"], "verdict_p_adj"], adjusted[:2])
+    assert_allclose(out.loc[["good", "bad"], "auc_verdict_p_adj"], adjusted[2:4])
+    assert_allclose(out.loc[["good", "bad"], "equivalence_p_adj"], adjusted[4:6])
     assert_allclose(out.loc["good", "p_improvement"], prob_improvement(finals["good"], base))
-    assert out.loc["base", "verdict"] == "baseline" and math.isnan(out.loc["base", "welch_p"])
-    for v in ("good", "bad"):
-        r = out.loc[v]
-        assert r["verdict"] == verdict(r["p_improvement_lo"], r["p_improvement_hi"])
+    assert out.loc["base", "verdict"] == "baseline" and math.isnan(out.loc["base", "verdict_p"])
     assert out.loc["good", "verdict"] == "better"
     assert out.loc["bad", "verdict"] == "worse"
+    # power at Holm's first-step level 0.05 / 8, as Noether's formula gives it
+    assert_allclose(out.loc["good", "detectable_effect"],
+                    decisions.detectable_effect(8, 8, 0.05 / 8))
+    assert out.loc["good", "underpowered"] and not out.loc["base", "underpowered"]
+
+
+def test_too_few_seeds_and_ceiling_flags():
+    """3 vs 3, completely separated: P = 0 but no test at 3 seeds can say worse."""
+    ev = evals_frame({**{("base", s): [500] * 3 for s in range(3)},
+                      **{("low", s): [100 + s] * 3 for s in range(3)}}, [1, 2, 3])
+    out = scoring.summarize_scores(scoring.run_scores(ev, "CartPole-v1"), ["base", "low"],
+                                   "base", "CartPole-v1", n_resamples=100).set_index("variant")
+    assert out.loc["low", "p_improvement"] == 0.0
+    assert (out.loc["low", "verdict"], out.loc["low", "auc_verdict"]) == ("too few seeds",) * 2
+    assert out["baseline_at_ceiling"].all()  # every baseline seed at 500
 
 
 def test_summarize_constant_and_single_seed_variants_do_not_crash():
@@ -109,7 +130,7 @@ def test_summarize_constant_and_single_seed_variants_do_not_crash():
     out = scoring.summarize_scores(scoring.run_scores(ev, "CartPole-v1"), ["base", "one", "gone"],
                                    "base", "CartPole-v1", n_resamples=100).set_index("variant")
     assert (out.loc["base", "final_iqm_lo"], out.loc["base", "final_iqm_hi"]) == (500, 500)
-    assert out.loc["one", "verdict"] == "no clear difference"  # one seed: no CI, no verdict
+    assert out.loc["one", "verdict"] == "too few seeds"  # one seed against two: no test
     assert out.loc["gone", "verdict"] == "no data" and not out.loc["gone", "complete"]
 
 
@@ -179,8 +200,8 @@ def test_summary_compares_mixed_envs_on_normalised_final():
     assert_allclose(out["solved_fraction"], [0.5, 0.5])  # 500 >= 475; 200 >= 195
     # pairs (0.95 | 0.9, 1.0), (1.0 | 0.9, 1.0): 1 + 0 + 1 + 0.5 = 2.5 of 4
     assert_allclose(out.loc["v0", "p_improvement"], 0.625)
-    assert_allclose(out.loc["v0", "welch_p"],
-                    sps.ttest_ind([0.95, 1.0], [0.9, 1.0], equal_var=False).pvalue)
+    assert_allclose(out.loc["v0", "verdict_p"],
+                    decisions.permutation_p([0.95, 1.0], [0.9, 1.0]))
     same = scoring.summarize_scores(scoring.run_scores(ev, "CartPole-v1"), ["baseline", "v0"],
                                     "baseline", {"baseline": "CartPole-v1", "v0": "CartPole-v1"},
                                     n_resamples=200).set_index("variant")
@@ -188,10 +209,9 @@ def test_summary_compares_mixed_envs_on_normalised_final():
     assert same.loc["v0", "p_improvement"] == 0.0  # raw returns: 190, 200 < 450, 500
 
 
-@pytest.mark.filterwarnings("ignore:Precision loss")  # Welch on constant samples
 def test_mixed_env_study_v0_at_200_beats_v1_at_475_on_normalised_scale(tmp_path):
     d = make_study(tmp_path, name="env_version", variants=("baseline", "v0"), env_id=MIXED,
-                   flat={"baseline": 475, "v0": 200}, seeds=4, evals=5)
+                   flat={"baseline": 475, "v0": 200}, seeds=8, evals=5)
     study = load_results(d)
     assert study.incomplete == [] and study.mixed_env
     assert study.env_id is None and study.env_ids == MIXED
@@ -211,7 +231,7 @@ def test_mixed_env_study_v0_at_200_beats_v1_at_475_on_normalised_scale(tmp_path)
     assert (r["p_improvement"], r["p_improvement_lo"], r["p_improvement_hi"]) == (1.0, 1.0, 1.0)
     assert r["verdict"] == "better" and out["complete"].all()
     # on raw returns 200 < 475 every time: the opposite, meaningless, answer
-    assert prob_improvement([200.0] * 4, [475.0] * 4) == 0.0
+    assert prob_improvement([200.0] * 8, [475.0] * 8) == 0.0
 
 
 def test_single_env_study_keeps_env_id_and_compares_raw_finals(tmp_path):
