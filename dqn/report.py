@@ -184,8 +184,8 @@ def caveats(summary: pd.DataFrame, baseline: str | None) -> list[str]:
               f"detect |P(improvement) - 0.5| >= {d:.2f} with 80% power")
     lines.append(f"**Power:** {int(r['family_size'])} tests in the Holm family; at "
                  f"{int(base['seeds'].iloc[0])} baseline seeds the comparisons {detect}"
-                 + (f", so effects inside the equivalence margin ({r['margin']:g}) can be "
-                    "missed (underpowered)." if d > r["margin"] else "."))
+                 + (f", so effects the size of the equivalence margin ({r['margin']:g}) "
+                    "are likely to be missed (underpowered)." if d > r["margin"] else "."))
     return lines + [""]
 
 
