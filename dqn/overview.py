@@ -48,6 +48,11 @@ def interval(row: pd.Series, col: str, fmt: str) -> str:
             f"{number(row[col + '_hi'], fmt)}]")
 
 
+def cell(text: Any) -> str:
+    """Text for a markdown table cell (a '|' would end the cell)."""
+    return str(text).replace("|", "\\|")
+
+
 def pvalue(p: float) -> str:
     """A p-value for a table: three decimals, '< 0.001' below that, a dash when missing."""
     return "—" if math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
@@ -83,7 +88,7 @@ def rows(study: StudyResults, summary: pd.DataFrame) -> list[str]:
                  changes(study, r["variant"]), interval(r, "effect", fmt),
                  interval(r, "p_improvement", ".2f"), pvalue(r["verdict_p_adj"]), final, auc,
                  f"{r['seeds']} v {base_seeds}", power(r)]
-        out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+        out.append("| " + " | ".join(cell(c) for c in cells) + " |")
     return out
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from dqn import overview
 from dqn.estimators import N_RESAMPLES
-from dqn.overview import interval, number, pvalue
+from dqn.overview import cell, interval, number, pvalue
 from dqn.plots import FIGURES
 from dqn.results import StudyResults
 from dqn.results import load as load_results
@@ -82,10 +82,6 @@ def find_studies(results_dir: Path) -> list[Path]:
     return found
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
 def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
     """Markdown table lines for a scoring.summarize() frame.
 
@@ -116,7 +112,7 @@ def summary_table(summary: pd.DataFrame, baseline: str | None) -> list[str]:
         ]
         if normalised:
             cells.insert(4, interval(r, "final_norm_iqm", ".3f"))
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
     return lines
 
 

@@ -223,7 +223,7 @@ def _decide(out: pd.DataFrame, baseline: str | None, m: int, margin: float) -> N
         out[f"{p}verdict_p_adj"] = adj[block]
         out[f"{p}equivalence_p_adj"] = eq_adj[block]
         out[f"{p}verdict"] = words[block]
-        out[f"{p}seeds_needed" if p else "seeds_needed"] = [
+        out[f"{p}seeds_needed"] = [
             decisions.seeds_needed(abs(q - 0.5), level) if math.isfinite(q) else math.nan
             for q in p_imp[block]]
     out["verdict_test"] = decisions.TEST
