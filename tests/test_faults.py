@@ -194,6 +194,7 @@ HOLDER = textwrap.dedent("""
     with locked(Path(sys.argv[1])):
         print("held", flush=True)
         time.sleep(3)
+        (Path(sys.argv[1]) / "holder-done").touch()  # the last thing done under the lock
 """)
 
 
@@ -202,7 +203,8 @@ def test_a_second_process_waits_saying_once_who_holds_the_folder(tmp_path, capsy
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with locked(tmp_path):
-        assert holder.poll() is not None  # got the lock only once the holder let go
+        # got the lock only once the holder let go (its exit may lag its release)
+        assert (tmp_path / "holder-done").exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"waiting for {tmp_path}: locked by pid {holder.pid} on" in err
