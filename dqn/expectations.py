@@ -140,7 +140,7 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
                f"CSVs kept in {study_dir}")
     if exp.key == "min_final_iqm":
         value = iqm(final)
-        lo, hi = bootstrap_ci(final, iqm)
+        lo, hi = bootstrap_ci(final, "iqm")
         passed = value >= exp.value
         what = f"final IQM {value:.1f} (95% CI [{lo:.1f}, {hi:.1f}]), expected >= {exp.value}"
     elif exp.key == "min_solved_fraction":

@@ -45,7 +45,7 @@ def learning_curves(study: StudyResults, colours: dict[str, str], path: Path,
             r = finite(g["return"])
             if r.size == 0:
                 continue
-            a, b = bootstrap_ci(r, iqm, n_resamples=n_resamples)
+            a, b = bootstrap_ci(r, "iqm", n_resamples=n_resamples)
             steps.append(step)
             mid.append(float(iqm(r)))
             lo.append(a)

@@ -18,7 +18,7 @@ score then uses its variant's own environment, and comparisons across variants u
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from dqn import decisions, env_facts
 from dqn.estimators import (
     N_RESAMPLES,
     SEED,
+    STATISTICS,
     bootstrap_ci,
     finite,
     iqm,
@@ -136,10 +137,10 @@ def study_scores(study: StudyResults) -> pd.DataFrame:
     return scores
 
 
-def _ci_columns(prefix: str, x: np.ndarray, stat: Callable, n_resamples: int,
+def _ci_columns(prefix: str, x: np.ndarray, stat: str, n_resamples: int,
                 seed: int) -> dict[str, float]:
     lo, hi = bootstrap_ci(x, stat, n_resamples=n_resamples, seed=seed)
-    value = float(stat(x)) if x.size else math.nan
+    value = float(STATISTICS[stat][0](x)) if x.size else math.nan
     return {prefix: value, f"{prefix}_lo": lo, f"{prefix}_hi": hi}
 
 
@@ -160,12 +161,12 @@ def _describe(s: pd.DataFrame, facts: env_facts.EnvFacts | None, n_resamples: in
     """The per-variant columns that need no baseline."""
     final = finite(s["final"])
     row: dict[str, Any] = {"seeds": len(s)}
-    row.update(_ci_columns("final_iqm", final, iqm, n_resamples, seed))
-    row.update(_ci_columns("final_mean", final, np.mean, n_resamples, seed))
-    row.update(_ci_columns("final_norm_iqm", finite(s["final_norm"]), iqm, n_resamples, seed))
+    row.update(_ci_columns("final_iqm", final, "iqm", n_resamples, seed))
+    row.update(_ci_columns("final_mean", final, "mean", n_resamples, seed))
+    row.update(_ci_columns("final_norm_iqm", finite(s["final_norm"]), "iqm", n_resamples, seed))
     row["solved_fraction"] = (float(np.mean(final >= facts.threshold))
                               if facts is not None and final.size else math.nan)
-    row.update(_ci_columns("auc_iqm", finite(s["auc"]), iqm, n_resamples, seed))
+    row.update(_ci_columns("auc_iqm", finite(s["auc"]), "iqm", n_resamples, seed))
     row["median_steps_to_threshold"] = median_steps_to_threshold(
         s["steps_to_threshold"], s["reached"])
     row["reached"] = int(s["reached"].sum())

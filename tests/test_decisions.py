@@ -36,6 +36,12 @@ def test_complete_separation_gives_the_exact_extreme_p() -> None:
     assert permutation_p([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]) == pytest.approx(2 / 252)
     # unequal n, 4 vs 2: 2 / C(6, 2) = 2 / 15
     assert permutation_p([3, 4, 5, 6], [1, 2]) == pytest.approx(2 / 15)
+    # 10 vs 10 has C(20, 10) = 184,756 relabellings, more than the 19,999 sampled: then no p
+    # goes below 1 / 20,000, and separation gives a few times that (the two extreme labellings
+    # are rarely drawn)
+    assert min_attainable_p(10, 10) == pytest.approx(1 / 20_000)
+    p = permutation_p(np.arange(10.0) + 10, np.arange(10.0))
+    assert 1 / 20_000 <= p < 10 / 20_000
 
 
 def test_ties_are_handled_exactly() -> None:

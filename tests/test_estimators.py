@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
@@ -25,15 +26,55 @@ def test_bootstrap_ci_degenerate_samples():
     assert all(math.isnan(v) for v in estimators.bootstrap_ci([]))
 
 
-def test_bootstrap_ci_is_seeded_and_matches_scipy():
-    x = np.array([1.0, 4.0, 2.0, 8.0, 5.0, 7.0])
-    lo, hi = estimators.bootstrap_ci(x, np.mean, n_resamples=500)
-    assert (lo, hi) == estimators.bootstrap_ci(x, np.mean, n_resamples=500)
-    ref = sps.bootstrap((x,), np.mean, n_resamples=500, method="percentile",
-                        **{estimators._RNG_KW: np.random.default_rng(estimators.SEED)}
-                        ).confidence_interval
-    assert_allclose((lo, hi), (ref.low, ref.high))
+def test_bootstrap_ci_is_seeded_and_agrees_with_scipy():
+    x = np.random.default_rng(3).normal(0.0, 1.0, 30)  # (30,)
+    lo, hi = estimators.bootstrap_ci(x, "mean", n_resamples=200_000)
+    assert (lo, hi) == estimators.bootstrap_ci(x, "mean", n_resamples=200_000)
     assert lo < x.mean() < hi
+    # scipy draws other resamples, so the two agree up to Monte-Carlo error
+    for stat, name in ((np.mean, "mean"), (estimators.iqm, "iqm")):
+        ref = sps.bootstrap((x,), stat, n_resamples=200_000, method="percentile",
+                            rng=np.random.default_rng(1)).confidence_interval
+        assert_allclose(estimators.bootstrap_ci(x, name, n_resamples=200_000),
+                        (ref.low, ref.high), atol=0.01)
+
+
+def test_resample_counts_are_draws_with_replacement():
+    counts = estimators.resample_counts(np.random.default_rng(0), 5, 40_000)  # (40000, 5)
+    assert counts.shape == (40_000, 5)
+    assert np.all(counts.sum(axis=1) == 5)
+    # each value's count is Binomial(5, 1/5): mean 1, variance 4/5
+    assert_allclose(counts.mean(axis=0), 1.0, atol=0.02)
+    assert_allclose(counts.var(axis=0), 0.8, atol=0.03)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 7, 10, 20])
+def test_statistics_of_counts_match_the_expanded_resample(n):
+    rng = np.random.default_rng(n)
+    x = np.sort(rng.integers(0, 4, n).astype(float))  # (n,) with ties
+    y = np.sort(rng.integers(0, 4, n + 1).astype(float))  # (n + 1,)
+    cx = rng.multinomial(n, [1 / n] * n, 50)  # (50, n) counts of 50 resamples
+    cy = rng.multinomial(n + 1, [1 / (n + 1)] * (n + 1), 50)  # (50, n + 1)
+    for i in range(50):
+        a, b = np.repeat(x, cx[i]), np.repeat(y, cy[i])  # the resamples themselves
+        assert_allclose(estimators.iqm_of_counts(x, cx[i:i + 1].astype(float)),
+                        [sps.trim_mean(a, 0.25)])
+        assert_allclose(estimators.mean_of_counts(x, cx[i:i + 1].astype(float)), [a.mean()])
+        pairwise = np.mean((a[:, None] > b[None, :]) + 0.5 * (a[:, None] == b[None, :]))
+        assert_allclose(estimators.prob_improvement_of_counts(
+            x, y, cx[i:i + 1].astype(float), cy[i:i + 1].astype(float)), [pairwise])
+
+
+def test_mid_quantile_by_hand():
+    # 0 three times, 1 once: G(0) = 3/8, G(1) = 3/4 + 1/8 = 7/8
+    v = np.array([0.0, 0.0, 0.0, 1.0])
+    assert_allclose(estimators.mid_quantile(v, [0.1, 0.375, 0.5, 0.875, 0.95]),
+                    [0.0, 0.0, 0.25, 1.0, 1.0])
+    # distinct values: Hazen's positions (k - 1/2) / N
+    v = np.array([4.0, 1.0, 3.0, 2.0])
+    assert_allclose(estimators.mid_quantile(v, [0.5, 0.25]), [2.5, 1.5])
+    assert_allclose(estimators.mid_quantile(v, [0.5, 0.25]),
+                    np.percentile(v, [50, 25], method="hazen"))
 
 
 def test_bootstrap_ci_of_mean_has_nominal_coverage():
@@ -81,19 +122,29 @@ def test_holm_is_monotone_in_raw_pvalues():
     assert np.all(adj >= p)
 
 
-def test_ci_endpoints_are_stable_across_bootstrap_seeds():
-    """For these samples, at the default resample count, a CI endpoint on a [0, 1] scale moves
-    by less than 0.005 between bootstrap seeds, for P(improvement) (a statistic on a grid of
-    1 / (2 n m)) and the IQM and IQM difference of scores with many seeds tied at the cap.
-    (Not every committed study does: see estimators.N_RESAMPLES.)"""
-    rng = np.random.default_rng(7)
-    x = np.concatenate([np.ones(14), rng.uniform(0.4, 1.0, 6)])  # (20,) 14 of 20 at the cap
-    y = np.concatenate([np.ones(18), rng.uniform(0.6, 1.0, 2)])  # (20,)
-    for ci in (lambda s: estimators.prob_improvement_ci(x, y, seed=s),
-               lambda s: estimators.bootstrap_ci(x, estimators.iqm, seed=s),
-               lambda s: estimators.iqm_difference_ci(x, y, seed=s)):
-        ends = np.array([ci(s) for s in range(3)])  # (3, 2)
-        assert np.ptp(ends, axis=0).max() < 0.005, ends
+_RNG = np.random.default_rng(7)
+STABILITY_SAMPLES = {
+    # (20,) each, 14 and 18 of 20 at the cap
+    "tied": (np.concatenate([np.ones(14), _RNG.uniform(0.4, 1.0, 6)]),
+             np.concatenate([np.ones(18), _RNG.uniform(0.6, 1.0, 2)])),
+    # (10,) each, no ties: P(improvement) moves in steps of 0.01, twice the tolerance
+    "distinct": (_RNG.uniform(0.2, 0.8, 10), _RNG.uniform(0.3, 0.9, 10)),
+}
+
+
+@pytest.mark.parametrize("samples", STABILITY_SAMPLES)
+@pytest.mark.parametrize("ci", ["prob_improvement_ci", "iqm_ci", "iqm_difference_ci"])
+def test_ci_endpoints_are_stable_across_bootstrap_seeds(samples, ci):
+    """At the default resample count, a CI endpoint on a [0, 1] scale moves by less than 0.005
+    between bootstrap seeds, for P(improvement) (a statistic on a lattice of 1 / (2 n m)) and
+    the IQM and IQM difference (every committed study was measured too: see
+    estimators.N_RESAMPLES)."""
+    x, y = STABILITY_SAMPLES[samples]
+    if ci == "iqm_ci":
+        ends = np.array([estimators.bootstrap_ci(x, "iqm", seed=s) for s in range(3)])
+    else:
+        ends = np.array([getattr(estimators, ci)(x, y, seed=s) for s in range(3)])  # (3, 2)
+    assert np.ptp(ends, axis=0).max() < 0.005, ends
 
 
 def test_iqm_difference_ci():

@@ -19,6 +19,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("seeding", "envs", "device", "footprint", "networks", "optim", "replay",
              "schedules", "agent", "records", "train", "plain"),
     "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions",
+                "sequential",
                 "results", "overview", "scoring", "figure_style", "plots", "report", "export",
                 "expectations"),
     "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "bench"),
