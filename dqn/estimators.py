@@ -116,6 +116,8 @@ def bootstrap_ci(x: Any, statistic: str = "mean", n_resamples: int = N_RESAMPLES
     No data gives (NaN, NaN); a single value or a constant sample gives (x, x), where
     resampling cannot show any spread.
     """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic {statistic!r}: choose from {', '.join(STATISTICS)}")
     value, of_counts = STATISTICS[statistic]
     x = np.sort(finite(x))
     if x.size == 0:

@@ -24,6 +24,8 @@ def test_bootstrap_ci_degenerate_samples():
     assert estimators.bootstrap_ci([7.0]) == (7.0, 7.0)
     assert estimators.bootstrap_ci([7.0, np.nan]) == (7.0, 7.0)
     assert all(math.isnan(v) for v in estimators.bootstrap_ci([]))
+    with pytest.raises(ValueError, match="choose from iqm, mean"):
+        estimators.bootstrap_ci([1.0, 2.0], "median")
 
 
 def test_bootstrap_ci_is_seeded_and_agrees_with_scipy():
