@@ -146,44 +146,49 @@ def prob_improvement(x: Any, y: Any) -> float:
     return float(sps.mannwhitneyu(x, y).statistic / (x.size * y.size))
 
 
-def _two_sample_ready(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """Sorted finite x and y, or None below two values in either: with one seed there is no
-    spread to resample, and an interval of zero width would turn one lucky seed into a
-    verdict."""
+def iqm_difference_of_counts(x: np.ndarray, y: np.ndarray, cx: np.ndarray,
+                             cy: np.ndarray) -> np.ndarray:
+    """iqm(x) - iqm(y) of each pair of resamples (B,) of sorted x (n,) and y (m,), given as
+    counts cx (B, n) and cy (B, m)."""
+    return iqm_of_counts(x, cx) - iqm_of_counts(y, cy)
+
+
+def _two_sample_ci(x: Any, y: Any, constant: Callable[[np.ndarray, np.ndarray], float],
+                   of_counts: Callable[..., np.ndarray], n_resamples: int, seed: int,
+                   confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap CI of a statistic of x (n,) against y (m,), resampling each
+    independently (seeded), from its values on count resamples `of_counts(x, y, cx, cy)`.
+
+    (NaN, NaN) below two values in either sample: with one seed there is no spread to
+    resample, and an interval of zero width would turn one lucky seed into a verdict.
+    (v, v) with v = constant(x, y) when both samples are constant.
+    """
     x, y = np.sort(finite(x)), np.sort(finite(y))
-    return (x, y) if x.size >= 2 and y.size >= 2 else None
+    if x.size < 2 or y.size < 2:
+        return math.nan, math.nan
+    if np.all(x == x[0]) and np.all(y == y[0]):
+        v = float(constant(x, y))
+        return v, v
+    return _percentile_interval(
+        lambda rng, b: of_counts(x, y, resample_counts(rng, x.size, b),
+                                 resample_counts(rng, y.size, b)),
+        n_resamples, seed, confidence)
 
 
 def prob_improvement_ci(x: Any, y: Any, n_resamples: int = N_RESAMPLES, seed: int = SEED,
                         confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Bootstrap CI of prob_improvement, resampling x (n,) and y (m,) independently (seeded);
     (NaN, NaN) below two values in either sample, (P, P) when both are constant."""
-    if (ready := _two_sample_ready(x, y)) is None:
-        return math.nan, math.nan
-    x, y = ready
-    if np.all(x == x[0]) and np.all(y == y[0]):
-        p = prob_improvement(x, y)
-        return p, p
-    return _percentile_interval(
-        lambda rng, b: prob_improvement_of_counts(
-            x, y, resample_counts(rng, x.size, b), resample_counts(rng, y.size, b)),
-        n_resamples, seed, confidence)
+    return _two_sample_ci(x, y, prob_improvement, prob_improvement_of_counts, n_resamples,
+                          seed, confidence)
 
 
 def iqm_difference_ci(x: Any, y: Any, n_resamples: int = N_RESAMPLES, seed: int = SEED,
                       confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Bootstrap CI of iqm(x) - iqm(y), resampling x (n,) and y (m,) independently (seeded);
     (NaN, NaN) below two values in either sample, (d, d) when both are constant."""
-    if (ready := _two_sample_ready(x, y)) is None:
-        return math.nan, math.nan
-    x, y = ready
-    if np.all(x == x[0]) and np.all(y == y[0]):
-        d = float(x[0] - y[0])
-        return d, d
-    return _percentile_interval(
-        lambda rng, b: (iqm_of_counts(x, resample_counts(rng, x.size, b))
-                        - iqm_of_counts(y, resample_counts(rng, y.size, b))),
-        n_resamples, seed, confidence)
+    return _two_sample_ci(x, y, lambda a, b: a[0] - b[0], iqm_difference_of_counts,
+                          n_resamples, seed, confidence)
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
