@@ -17,6 +17,10 @@ VARIANTS ?=
 OUT ?=
 QUICK ?=
 FORCE ?=
+# adaptive seeds: stages of STAGE seeds per open variant, up to MAX_SEEDS (dqn.adaptive)
+ADAPTIVE ?=
+STAGE ?=
+MAX_SEEDS ?=
 # executors: EXECUTOR=ray submits every (variant, seed chunk) unit to a Ray cluster at ADDRESS
 EXECUTOR ?=
 ADDRESS ?=
@@ -26,6 +30,8 @@ GPUS_PER_UNIT ?=
 STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 	$(if $(DEVICE),--device $(DEVICE)) $(if $(VARIANTS),--variants $(VARIANTS)) \
 	$(if $(OUT),--out $(OUT)) $(if $(QUICK),--quick) $(if $(FORCE),--force) \
+	$(if $(ADAPTIVE),--adaptive) $(if $(STAGE),--stage $(STAGE)) \
+	$(if $(MAX_SEEDS),--max-seeds $(MAX_SEEDS)) \
 	$(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(ADDRESS),--address $(ADDRESS)) \
 	$(if $(SEED_CHUNK),--seed-chunk $(SEED_CHUNK)) \
 	$(if $(MAX_RETRIES),--max-retries $(MAX_RETRIES)) \
@@ -38,6 +44,7 @@ RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
 help:
 	@echo "make study NAME=<study> [QUICK=1 SEEDS= STEPS= DEVICE= VARIANTS=a,b OUT= FORCE=1]"
+	@echo "  [ADAPTIVE=1 STAGE=10 MAX_SEEDS=100]"
 	@echo "  [EXECUTOR=ray ADDRESS=host:port SEED_CHUNK= MAX_RETRIES= GPUS_PER_UNIT=]"
 	@echo "make test | test-slow | test-ray | regress | figures [NAME=] | report | bench | lint"
 

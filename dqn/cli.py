@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqn import bench, runner, studyfile
+from dqn import adaptive, bench, runner, studyfile
 from dqn.config import FIELDS, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
@@ -34,6 +34,17 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"smoke run: {studyfile.QUICK['seeds']} seeds, "
                         f"{studyfile.QUICK['total_steps']} steps")
     p.add_argument("--force", action="store_true", help="re-run finished variants too")
+    p.add_argument("--adaptive", action="store_true",
+                   help="train in stages, deciding each comparison group-sequentially and "
+                        "giving seeds only to the open ones (default for a study file with "
+                        "an [adaptive] table)")
+    p.add_argument("--stage", type=int, metavar="N",
+                   help="adaptive: seeds added per stage (default: the study's [adaptive] "
+                        f"stage, else 10; {adaptive.QUICK_DESIGN['stage']} with --quick)")
+    p.add_argument("--max-seeds", type=int, metavar="N",
+                   help="adaptive: seeds per variant after which an open comparison is "
+                        "inconclusive (default: the study's, else 100; "
+                        f"{adaptive.QUICK_DESIGN['max_seeds']} with --quick)")
     p.add_argument("--no-figures", action="store_true", help="skip figures at the end")
     p.add_argument("--seed-chunk", type=int, metavar="N",
                    help="seeds per unit of work, each batched on one device (default: the "
@@ -93,17 +104,27 @@ def _study(args: argparse.Namespace) -> int:
     else:
         names = [args.name]
     chosen = [studyfile.find(n) for n in names]  # every study validated before any trains
+    designs = [adaptive.design_for(s, adaptive=args.adaptive, stage=args.stage,
+                                   max_seeds=args.max_seeds, quick=args.quick) for s in chosen]
+    for s, design in zip(chosen, designs, strict=True):
+        for flag, value in (("--seeds", args.seeds), ("--variants", args.variants)):
+            if design is not None and value is not None:
+                raise studyfile.StudyError(
+                    f"command line: {flag} {value} cannot go with an adaptive run of "
+                    f"{s.name} (it decides every variant as one family, with seed counts "
+                    "chosen by its stages; see --stage and --max-seeds)")
     out = args.out or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
     executor = runner.make_executor(args.executor, address=args.address,
                                     max_retries=args.max_retries,
                                     gpus_per_unit=args.gpus_per_unit)
-    for s in chosen:
+    for s, design in zip(chosen, designs, strict=True):
         print(f"[{s.name}] {s.question}")
-        path = runner.run(s, out_dir=out, seeds=args.seeds, steps=args.steps,
-                          device=args.device, variants=variants, quick=args.quick,
-                          force=args.force, figures=not args.no_figures,
-                          seed_chunk=args.seed_chunk, executor=executor)
+        common = dict(out_dir=out, steps=args.steps, device=args.device, quick=args.quick,
+                      force=args.force, figures=not args.no_figures,
+                      seed_chunk=args.seed_chunk, executor=executor)
+        path = (adaptive.run(s, design, **common) if design is not None else
+                runner.run(s, seeds=args.seeds, variants=variants, **common))
         print(f"[{s.name}] results in {path}")
     return 0
 

@@ -25,7 +25,17 @@ from dqn.decisions import MARGIN
 from dqn.lock import locked
 from dqn.provenance import NUMERICS, git_commit
 from dqn.schema import TABLES
-from dqn.store import FORMAT, PENDING, Check, Problem, check, compatible, current, record
+from dqn.store import (
+    FORMAT,
+    PENDING,
+    Check,
+    Problem,
+    check,
+    compatible,
+    current,
+    read_run,
+    record,
+)
 from dqn.tables import merge, to_text, unit_rows, write_atomic, write_text
 from dqn.units import Unit, UnitResult
 
@@ -192,6 +202,23 @@ def _totals(meta: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def record_adaptive(out: Path, entry: dict[str, Any] | None) -> None:
+    """Set run.json's "adaptive" entry (an adaptive study's design and decisions) to `entry`,
+    or remove it for None; every other key is kept. A study without run.json gets none."""
+    if not (out / "run.json").exists():
+        return
+    with locked(out):
+        if not (out / "run.json").exists():
+            return
+        read_run(out)  # a results record, or StoreError naming the file
+        run = json.loads((out / "run.json").read_text())  # as written, every other key kept
+        run.pop("adaptive", None)
+        if entry is not None:
+            run["adaptive"] = entry
+        write_atomic(out / "run.json",
+                     lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
+
+
 def migrate(out: Path) -> list[Problem]:
     """Bring a format-1 run.json to the current format without retraining: every unit whose
     rows are all there gets the record of its rows as they are now. Returns the units that
@@ -209,4 +236,4 @@ def migrate(out: Path) -> list[Problem]:
         return [p for p in state.problems if p.unit]
 
 
-__all__ = ["write_unit", "recover", "migrate"]
+__all__ = ["write_unit", "recover", "record_adaptive", "migrate"]

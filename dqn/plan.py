@@ -101,12 +101,15 @@ def _check_machine(study: StudyFile, configs: dict, size: int, device_given: boo
 def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | None = None,
               steps: int | None = None, device: str | None = None,
               variants: list[str] | None = None, quick: bool = False, force: bool = False,
-              seed_chunk: int | None = None, local: bool = True) -> Plan:
+              seed_chunk: int | None = None, local: bool = True,
+              adaptive: bool = False) -> Plan:
     """The plan of a run of `study` with these command-line options; raises StudyError
     naming the source and the value of any impossible request, before any file is written.
 
     local: the units train in this process, so its device and memory are checked too (a
-    cluster's workers check their own).
+    cluster's workers check their own). adaptive: a stage of an adaptive run (dqn.adaptive);
+    a fixed-seed run may not add to results gathered adaptively, whose seed counts were
+    chosen by the data, unless it starts over (`force`).
     """
     n_seeds = _count(seeds if seeds is not None else (QUICK["seeds"] if quick else study.seeds),
                      seeds is not None, "seeds", study)
@@ -137,6 +140,11 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
         with locked(out):
             notes += recover(out)
             state = check(out)
+        if not adaptive and not force and state.run.get("adaptive") is not None:
+            raise StudyError(f"{out}: these results were gathered adaptively (run.json "
+                             "'adaptive'), so their seed counts depend on the data: continue "
+                             "them with --adaptive (ADAPTIVE=1), or start over with fixed "
+                             "seeds with --force (FORCE=1)")
         notes += [f"{p}: does not match its record, so it counts as unfinished"
                   for p in state.problems if p.unit]
     for name, config in configs.items():

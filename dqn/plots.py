@@ -1,4 +1,5 @@
-"""The six figures of a study, written next to its CSVs (deterministic PNGs, no torch).
+"""The figures of a study (seven for an adaptive one), written next to its CSVs (deterministic
+PNGs, no torch).
 
 Every figure is titled with the study's name and question, colours one variant the same way in
 all figures (baseline black), and uses the metric names of `dqn.scoring`. When the variants run
@@ -23,10 +24,15 @@ from dqn.estimators import N_RESAMPLES, SEED, bootstrap_ci, finite, iqm
 from dqn.figure_style import CI_TEXT, NORM_TEXT, warn
 from dqn.results import StudyResults
 from dqn.results import load as load_results
-from dqn.scoring import FINAL_WINDOW, study_scores, summarize_scores, write_summary
+from dqn.scoring import FINAL_WINDOW, study_scores, summarize, write_summary
 
 FIGURES = ("learning_curves", "per_seed_curves", "final_scores", "prob_improvement",
            "diagnostics", "performance_profile")
+"""Every study's figures."""
+ADAPTIVE_FIGURES = ("seeds_used",)
+"""An adaptive study's figures besides."""
+FIXED_SEEDS = 20
+"""The fixed design an adaptive study's seed count is set against (every study's default)."""
 
 
 def learning_curves(study: StudyResults, colours: dict[str, str], path: Path,
@@ -149,8 +155,10 @@ def prob_improvement(study: StudyResults, colours: dict[str, str], path: Path,
                caption="P(improvement): chance that a random seed of the variant gets a "
                        f"higher {score} than a random seed of the baseline{norm} (ties count "
                        f"1/2); bar: {CI_TEXT}. Verdicts on final score and on AUC: a "
-                       "permutation test of P = 1/2 and an equivalence test, Holm-corrected "
-                       "over the study (README, Verdicts).")
+                       "permutation test of P = 1/2 and an equivalence test, "
+                       + ("group-sequential over the stages of the adaptive study"
+                          if study.design is not None else "Holm-corrected over the study")
+                       + " (README, Verdicts).")
     ax = f.axes[0]
     for i, r in rows.iterrows():
         v = r["variant"]
@@ -236,8 +244,42 @@ def performance_profile(study: StudyResults, colours: dict[str, str], path: Path
     return f.save(path)
 
 
+def seeds_used(study: StudyResults, colours: dict[str, str], path: Path,
+               summary: pd.DataFrame) -> Path | None:
+    """An adaptive study's seeds per variant, with the stage each verdict was reached at."""
+    design = study.design
+    if design is None:
+        return None
+    rows = summary.reset_index(drop=True)
+    f = fs.Fig(study, "seeds used (adaptive study)", height=0.6 * len(rows) + 1.6,
+               caption=f"Seeds each variant was trained on: stages of {design.stage} seeds, "
+                       f"up to {design.max_seeds}, each variant stopped once both its verdicts "
+                       "(final score, AUC) were reached; the baseline gets as many as the "
+                       "longest-running variant. Right: each verdict and its stage. Dashed: "
+                       f"{FIXED_SEEDS} seeds per variant, the fixed design's default.")
+    ax = f.axes[0]
+    for i, r in rows.iterrows():
+        v = r["variant"]
+        ax.barh(i, r["seeds"], color=colours[v], height=0.6)
+        if v == study.baseline:
+            text = "baseline"
+        else:
+            text = "\n".join(
+                f"{name}: {r[p + 'verdict']}" + (f" at stage {int(r[p + 'decided_stage'])}"
+                                                  if not math.isnan(r[p + "decided_stage"])
+                                                  else "")
+                for p, name in (("", "final"), ("auc_", "AUC")))
+        ax.text(1.01, i, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    fs.variant_rows(ax, list(rows["variant"]), study.baseline)
+    ax.axvline(FIXED_SEEDS, color="0.45", ls="--", lw=1)
+    ax.set_xlim(0, 1.02 * max(design.max_seeds, FIXED_SEEDS))
+    ax.set_xlabel(f"seeds trained (total {int(rows['seeds'].sum())}; fixed design: "
+                  f"{FIXED_SEEDS * len(rows)})")
+    return f.save(path)
+
+
 def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES) -> list[Path]:
-    """Write summary.csv and the six PNGs of results/<study>/; return the files written.
+    """Write summary.csv and the PNGs of results/<study>/; return the files written.
 
     Gaps in the data are printed as warnings and the figures that need the missing part are
     skipped, so an incomplete study still gets whatever can be drawn.
@@ -247,14 +289,13 @@ def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES) -> list[Path]:
     for reason in study.incomplete:
         warn(f"{study.name}: {reason}")
     scores = study_scores(study)
-    summary = summarize_scores(scores, study.variants, study.baseline, study.envs,
-                                     study.incomplete_variants, n_resamples)
+    summary = summarize(study, n_resamples, scores=scores)
     written = [write_summary(study_dir, summary=summary)]
     if study.evals is None or not fs.present(study):
         warn(f"{study.name}: no evaluations, figures skipped")
         return written
     colours = fs.variant_colours(study.variants, study.baseline)
-    out = {name: study_dir / f"{name}.png" for name in FIGURES}
+    out = {name: study_dir / f"{name}.png" for name in (*FIGURES, *ADAPTIVE_FIGURES)}
     shown = fs.on_common_scale(study)  # eval returns as the curves draw them
     makers: list[Callable[[], Path | None]] = [
         lambda: learning_curves(shown, colours, out["learning_curves"], n_resamples),
@@ -263,6 +304,7 @@ def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES) -> list[Path]:
         lambda: prob_improvement(study, colours, out["prob_improvement"], summary),
         lambda: diagnostics(study, colours, out["diagnostics"]),
         lambda: performance_profile(study, colours, out["performance_profile"], scores),
+        lambda: seeds_used(study, colours, out["seeds_used"], summary),
     ]
     with sns.axes_style("whitegrid"), plt.rc_context({"axes.titlesize": 10}):
         for make in makers:

@@ -15,11 +15,12 @@ import pandas as pd
 from dqn import overview
 from dqn.estimators import N_RESAMPLES
 from dqn.overview import cell, interval, number, pvalue
-from dqn.plots import FIGURES
+from dqn.plots import ADAPTIVE_FIGURES, FIGURES, FIXED_SEEDS
 from dqn.results import StudyResults
 from dqn.results import load as load_results
 from dqn.schema import TABLES
 from dqn.scoring import FINAL_WINDOW, summarize
+from dqn.sequential import Design
 from dqn.store import StoreError
 from dqn.tables import write_atomic
 
@@ -59,6 +60,12 @@ How to read the tables (one number per seed, then aggregated over seeds per vari
   seeds cannot tell.
 - **power**: the smallest |P(improvement) - 0.5| the comparison detects with 80% power at its
   seed counts and the study's corrected level; *underpowered* when that exceeds the margin.
+- **adaptive studies** train seeds in stages and stop giving seeds to a variant once both its
+  verdicts are reached; each stage's tests use the first seeds only and a level from an
+  alpha-spending function, Bonferroni over the study, so the chance of any false verdict word
+  is again at most 5%. There **adj. p** is the deciding test's p-value scaled by 5% / its
+  stage's level (below 0.05 exactly when it decided), and *inconclusive* means still open
+  after the last stage.
 - **at ceiling**: at least half of the baseline's seeds end at the maximum return, so the final
   score can only show a variant worse; the verdict on AUC then leads (in bold).
 """
@@ -164,8 +171,35 @@ def _unreproducible(study: StudyResults) -> str:
             f"{', '.join(odd)}.")
 
 
-def caveats(summary: pd.DataFrame, baseline: str | None) -> list[str]:
-    """The study's ceiling and power notes under its table."""
+SPENDING_NAMES = {"pocock": "Pocock", "obrien_fleming": "O'Brien-Fleming"}
+
+
+def adaptive_note(summary: pd.DataFrame, baseline: str | None, design: Design) -> list[str]:
+    """How an adaptive study spent its seeds, and where each verdict was reached."""
+    sizes = design.sizes()
+    total = int(summary["seeds"].sum())
+    fixed = FIXED_SEEDS * len(summary)
+    spending = SPENDING_NAMES.get(design.spending, design.spending)
+    lines = [f"**Adaptive seeds:** stages of {design.stage} seeds up to {design.max_seeds} "
+             f"per variant, {spending}-type alpha spending, "
+             f"Bonferroni over the {int(summary['family_size'].iloc[0])} tests of the study. "
+             f"Seeds trained: {total}, against {fixed} for {FIXED_SEEDS} fixed seeds per "
+             f"variant ({total - fixed:+d}).", ""]
+    for _, r in summary[summary["variant"] != baseline].iterrows():
+        said = []
+        for prefix, name in (("", "final score"), ("auc_", "AUC")):
+            stage = r[f"{prefix}decided_stage"]
+            where = (f" at stage {int(stage)} ({sizes[int(stage) - 1]} seeds)"
+                     if not math.isnan(stage) else "")
+            said.append(f"{name} *{r[f'{prefix}verdict']}*{where}")
+        lines.append(f"- {r['variant']} ({r['seeds']} seeds): {'; '.join(said)}")
+    return lines + [""]
+
+
+def caveats(summary: pd.DataFrame, baseline: str | None,
+            design: Design | None = None) -> list[str]:
+    """The study's ceiling and power notes under its table (the seeds' story for an adaptive
+    study)."""
     base = summary[summary["variant"] == baseline]
     others = summary[(summary["variant"] != baseline) & (summary["seeds"] > 0)]
     if base.empty or others.empty:
@@ -175,6 +209,8 @@ def caveats(summary: pd.DataFrame, baseline: str | None) -> list[str]:
         lines.append("**At ceiling:** at least half of the baseline's seeds end at the maximum "
                      "return, so final scores can only show a variant worse; read the verdict "
                      "on AUC (learning speed) first.")
+    if design is not None:
+        return lines + ([""] if lines else []) + adaptive_note(summary, baseline, design)
     r = others.iloc[0]
     d = float(others["detectable_effect"].max())
     detect = ("cannot reach 80% power for any effect" if d >= 0.5 else
@@ -203,8 +239,8 @@ def study_section(study: StudyResults, summary: pd.DataFrame | None,
     if study.mixed_env:
         lines += [MIXED_ENV_NOTE, ""]
     lines += summary_table(summary, study.baseline) + [""]
-    lines += caveats(summary, study.baseline)
-    figures = [Path(study_dir) / f"{n}.png" for n in FIGURES]
+    lines += caveats(summary, study.baseline, study.design)
+    figures = [Path(study_dir) / f"{n}.png" for n in (*FIGURES, *ADAPTIVE_FIGURES)]
     figures = [f for f in figures if f.exists()]
     if study.evals is None:
         lines += ["No figures: there are no evaluations to draw.", ""]
@@ -218,7 +254,8 @@ def study_section(study: StudyResults, summary: pd.DataFrame | None,
 
 OVERVIEW_INTRO = (
     "Every comparison of every study, against its study's baseline. Verdicts are Holm-corrected "
-    "within each study; read *inconclusive* as \"these seeds cannot tell\", never as \"as good "
+    "within each study (group-sequential in adaptive studies); read *inconclusive* as \"these "
+    "seeds cannot tell\", never as \"as good "
     "as\". Details, figures and provenance follow per study.")
 
 

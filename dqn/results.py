@@ -16,7 +16,8 @@ import pandas as pd
 from dqn.decisions import MARGIN
 from dqn.lock import locked
 from dqn.schema import TABLES
-from dqn.store import DamagedResults, Problem, check, require_intact
+from dqn.sequential import Design
+from dqn.store import DamagedResults, Problem, StoreError, check, require_intact
 from dqn.tables import read_typed
 
 # One env for every variant, or one per variant (a variant missing from the mapping: unknown).
@@ -55,6 +56,8 @@ class StudyResults:
     incomplete: list[str] = field(default_factory=list)
     incomplete_variants: set[str] = field(default_factory=set)
     env_ids: dict[str, str] = field(default_factory=dict)
+    design: Design | None = None
+    """The group-sequential design of an adaptive study (run.json "adaptive"); None: fixed."""
 
     @property
     def mixed_env(self) -> bool:
@@ -130,4 +133,16 @@ def load(study_dir: Path) -> StudyResults:
         question=str(run.get("question", "")).strip(),
         margin=float(run.get("margin", MARGIN)),
         incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
+        design=_design(study_dir, run.get("adaptive")),
     )
+
+
+def _design(study_dir: Path, entry: Any) -> Design | None:
+    """run.json's adaptive design, checked (StoreError naming the file when it is not one)."""
+    if entry is None:
+        return None
+    try:
+        return Design.from_dict(entry["design"])
+    except (TypeError, KeyError, ValueError) as e:
+        raise StoreError(f"{study_dir / 'run.json'}: 'adaptive' entry: not a design "
+                         f"({type(e).__name__}: {e})") from None

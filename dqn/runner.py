@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dqn.executors import Executor, ExecutorError, LocalExecutor, UnitsFailed
-from dqn.journal import write_unit
+from dqn.journal import record_adaptive, write_unit
 from dqn.paths import RESULTS_DIR
 from dqn.plan import Plan, make_plan
 from dqn.plots import make_figures
@@ -52,6 +52,8 @@ def run(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | None = No
     plan = make_plan(study, out_dir=out_dir, seeds=seeds, steps=steps, device=device,
                      variants=variants, quick=quick, force=force, seed_chunk=seed_chunk,
                      local=executor.name == "local")
+    if force:  # a fixed-seed run replaces an adaptive one: its design no longer applies
+        record_adaptive(plan.out, None)
     return execute(plan, executor, figures=figures, progress=progress)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import trapezoid
 
-from dqn import decisions, env_facts
+from dqn import adaptive_verdicts, decisions, env_facts
 from dqn.estimators import (
     N_RESAMPLES,
     SEED,
@@ -41,6 +41,7 @@ from dqn.estimators import (
 )
 from dqn.results import EnvIds, StudyResults, env_of, envs_differ
 from dqn.results import load as load_results
+from dqn.sequential import Design
 from dqn.tables import write_atomic
 
 FINAL_WINDOW = 3
@@ -50,7 +51,8 @@ SCORE_COLUMNS = ["variant", "seed", "final", "final_norm", "auc", "steps_to_thre
                  "reached", "collapsed", "diverged", "evals", "last_step"]
 COMPARISON_COLUMNS = [
     "effect", "effect_lo", "effect_hi", "p_improvement", "p_improvement_lo", "p_improvement_hi",
-    "verdict_p", "verdict_p_adj", "equivalence_p", "equivalence_p_adj", "verdict"]
+    "verdict_p", "verdict_p_adj", "equivalence_p", "equivalence_p_adj", "verdict",
+    "decided_stage"]
 """Per metric, against the baseline; the AUC's columns are the same names prefixed auc_."""
 SUMMARY_COLUMNS = [
     "variant", "seeds", "final_iqm", "final_iqm_lo", "final_iqm_hi", "final_mean",
@@ -58,7 +60,7 @@ SUMMARY_COLUMNS = [
     "final_norm_iqm_hi", "solved_fraction", "auc_iqm", "auc_iqm_lo", "auc_iqm_hi",
     "median_steps_to_threshold", "reached", "collapses", "diverged", "compared_on",
     *COMPARISON_COLUMNS, *(f"auc_{c}" for c in COMPARISON_COLUMNS),
-    "verdict_test", "margin", "family_size", "detectable_effect", "seeds_needed",
+    "design", "verdict_test", "margin", "family_size", "detectable_effect", "seeds_needed",
     "auc_seeds_needed", "underpowered", "baseline_at_ceiling", "complete",
 ]
 CEILING_SHARE = 0.5
@@ -178,13 +180,16 @@ def _describe(s: pd.DataFrame, facts: env_facts.EnvFacts | None, n_resamples: in
 def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: str | None,
                      env_ids: EnvIds, incomplete_variants: set[str] | None = None,
                      n_resamples: int = N_RESAMPLES, seed: int = SEED,
-                     margin: float = decisions.MARGIN) -> pd.DataFrame:
+                     margin: float = decisions.MARGIN,
+                     design: Design | None = None) -> pd.DataFrame:
     """One row per variant (in `variants` order) from run_scores' per-seed rows.
 
     `env_ids` as for run_scores. Every variant is compared with the baseline on its final
     score and on its AUC; when the variants' environments differ, the final-score comparison
     uses final_norm instead of raw final returns (column `compared_on`). The verdicts of all
-    comparisons of the study form one Holm family (dqn.decisions.decide).
+    comparisons of the study form one Holm family (dqn.decisions.decide); with the `design`
+    of an adaptive study they are its group-sequential decisions instead
+    (dqn.adaptive_verdicts).
     """
     compared_on = "final_norm" if envs_differ(env_ids) else "final"
     metrics = {"": compared_on, "auc_": "auc"}  # column prefix -> per-seed score
@@ -204,6 +209,9 @@ def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: st
         rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=SUMMARY_COLUMNS)
     _decide(out, baseline, len(base), margin)
+    if design is not None and baseline is not None:
+        decided = adaptive_verdicts.decide(scores, variants, baseline, compared_on, design)
+        adaptive_verdicts.fill_summary(out, decided, design, compared_on, len(base))
     out["baseline_at_ceiling"] = at_ceiling(base["final_norm"])
     return out
 
@@ -227,6 +235,7 @@ def _decide(out: pd.DataFrame, baseline: str | None, m: int, margin: float) -> N
         out[f"{p}seeds_needed"] = [
             decisions.seeds_needed(abs(q - 0.5), level) if math.isfinite(q) else math.nan
             for q in p_imp[block]]
+    out["design"] = "fixed"
     out["verdict_test"] = decisions.TEST
     out["margin"] = margin
     out["family_size"] = size
@@ -250,13 +259,17 @@ def at_ceiling(final_norm: Any) -> bool:
 
 
 def summarize(study: StudyResults | Path, n_resamples: int = N_RESAMPLES,
-              seed: int = SEED) -> pd.DataFrame:
+              seed: int = SEED, scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per variant of a study's results (baseline first); see SUMMARY_COLUMNS.
-    `study` is loaded results or a results/<study>/ directory."""
+    `study` is loaded results or a results/<study>/ directory; `scores` its study_scores
+    when already computed."""
     if not isinstance(study, StudyResults):
         study = load_results(study)
-    return summarize_scores(study_scores(study), study.variants, study.baseline, study.envs,
-                            study.incomplete_variants, n_resamples, seed, study.margin)
+    if scores is None:
+        scores = study_scores(study)
+    return summarize_scores(scores, study.variants, study.baseline, study.envs,
+                            study.incomplete_variants, n_resamples, seed, study.margin,
+                            study.design)
 
 
 def write_summary(study_dir: Path, summary: pd.DataFrame | None = None,

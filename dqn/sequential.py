@@ -99,6 +99,20 @@ class Design:
         return {"stage": self.stage, "max_seeds": self.max_seeds, "alpha": self.alpha,
                 "spending": self.spending, "margin": self.margin}
 
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> Design:
+        """The design with these fields; ValueError naming an unknown or bad key."""
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown key '{unknown[0]}' (keys: "
+                             f"{', '.join(cls.__dataclass_fields__)})")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def changes(self, other: Design) -> list[str]:
+        """'key: mine -> other' for every field on which `other` differs."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -19,6 +19,7 @@ from dqn.expectations import Expectation, ExpectationError
 from dqn.expectations import validate as validate_expectations
 from dqn.paths import STUDIES_DIR
 from dqn.schema import variant_name_problem
+from dqn.sequential import Design
 
 STUDY_KEYS = {
     "question": "one paragraph: the question the study answers",
@@ -29,6 +30,8 @@ STUDY_KEYS = {
               "(default 0.15)",
     "base": "config overrides applied to every variant",
     "variants": "named config overrides, one table per variant",
+    "adaptive": "train in stages, deciding each comparison group-sequentially: stage, "
+                "max_seeds, spending (dqn.adaptive; instead of seeds)",
     "expect": "learning expectations per variant, checked by `make regress`",
     "fast": "the CI tier of expectations: seeds, steps and expect tables, run by `make test`",
 }
@@ -55,6 +58,7 @@ class StudyFile:
     fast: dict[str, Any] = field(default_factory=dict)
     seed_chunk: int | None = None  # None: each variant's seeds train as one unit
     margin: float = MARGIN  # equivalence margin on P(improvement), dqn.decisions
+    adaptive: dict[str, Any] | None = None  # [adaptive] design keys; None: fixed seeds
 
     def configs(self, steps: int | None = None, device: str | None = None,
                 quick: bool = False) -> dict[str, Config]:
@@ -167,10 +171,11 @@ def load(path: Path) -> StudyFile:
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 0.5:
         raise StudyError(f"{where}: key 'margin': {margin!r} must be a number between 0 and "
                          "0.5 (a distance from P(improvement) = 1/2)")
+    adaptive = _adaptive(data, where, float(margin))
     expect = _table(data.get("expect", {}), f"{where}: key 'expect'")
     fast = _table(data.get("fast", {}), f"{where}: key 'fast'")
     study = StudyFile(path.stem, path, " ".join(question.split()), seeds, baseline, base,
-                      variants, expect, fast, seed_chunk, float(margin))
+                      variants, expect, fast, seed_chunk, float(margin), adaptive)
     try:
         study.configs()
         validate_expectations(expect, fast, variants, where)
@@ -182,6 +187,29 @@ def load(path: Path) -> StudyFile:
         except ConfigError as e:
             raise StudyError(f"{e} (with [fast] steps = {steps})") from None
     return study
+
+
+ADAPTIVE_KEYS = ("stage", "max_seeds", "spending")
+"""The keys of a study file's [adaptive] table (dqn.sequential.Design's fields)."""
+
+
+def _adaptive(data: dict[str, Any], where: str, margin: float) -> dict[str, Any] | None:
+    """The [adaptive] table, checked as a design (with the study's margin), or None."""
+    if "adaptive" not in data:
+        return None
+    table = _table(data["adaptive"], f"{where}: key 'adaptive'")
+    if "seeds" in data:
+        raise StudyError(f"{where}: key 'seeds': {data['seeds']!r} cannot go with [adaptive], "
+                         "whose stage and max_seeds choose the seed counts")
+    for key, value in table.items():
+        if key not in ADAPTIVE_KEYS:
+            raise StudyError(f"{where}: [adaptive]: unknown key '{key}' (value {value!r})"
+                             f"{did_you_mean(key, ADAPTIVE_KEYS)}")
+    try:
+        Design.from_dict(table | {"margin": margin})
+    except (TypeError, ValueError) as e:
+        raise StudyError(f"{where}: [adaptive] {e}") from None
+    return table
 
 
 def _table(value: Any, what: str) -> dict[str, Any]:

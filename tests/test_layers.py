@@ -19,10 +19,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("seeding", "envs", "device", "footprint", "networks", "optim", "replay",
              "schedules", "agent", "records", "train", "plain"),
     "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions",
-                "sequential",
+                "sequential", "adaptive_verdicts",
                 "results", "overview", "scoring", "figure_style", "plots", "report", "export",
                 "expectations"),
-    "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "bench"),
+    "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
+               "bench"),
     "entry": ("cli", "__main__"),
 }
 # What each layer may import at run time. The results layer (the store and the analysis) skips
