@@ -46,7 +46,17 @@ help:
 	@echo "make study NAME=<study> [QUICK=1 SEEDS= STEPS= DEVICE= VARIANTS=a,b OUT= FORCE=1]"
 	@echo "  [ADAPTIVE=1 STAGE=10 MAX_SEEDS=100]"
 	@echo "  [EXECUTOR=ray ADDRESS=host:port SEED_CHUNK= MAX_RETRIES= GPUS_PER_UNIT=]"
-	@echo "make test | test-slow | test-ray | regress | figures [NAME=] | report | bench | lint"
+	@echo "                      train a study's variants over many seeds (no NAME: list them)"
+	@echo "make all-studies      every study in studies/ (same options)"
+	@echo "make figures [NAME=]  redraw figures and summary.csv from the CSVs"
+	@echo "make report           results/REPORT.md from every study's CSVs"
+	@echo "make test             unit tests and the fast learning tier (CI)"
+	@echo "make test-slow        longer fault-injection checks"
+	@echo "make test-ray         the Ray executor on a local two-node cluster"
+	@echo "make regress          every learning expectation at full seed counts"
+	@echo "make bench [DEVICE=]  seed-steps per second against the seed count"
+	@echo "make lint             ruff"
+	@echo "make setup | setup-ray | clean"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -25,10 +25,9 @@ from dqn.executors import Executor, LocalExecutor
 from dqn.journal import record_adaptive
 from dqn.paths import RESULTS_DIR
 from dqn.plan import make_plan
-from dqn.plots import make_figures
 from dqn.results import envs_differ
 from dqn.results import load as load_results
-from dqn.runner import execute
+from dqn.runner import execute, print_figures
 from dqn.scoring import SCORE_COLUMNS, study_scores
 from dqn.sequential import TESTS, Decision, Design, Tests, seeds_wanted
 from dqn.store import read_run
@@ -110,8 +109,7 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
                              "some have no score to decide on (no evaluation)")
         fresh = False
     if figures:
-        for path in make_figures(out):
-            print(f"  wrote {path}")
+        print_figures(out)
     return out
 
 

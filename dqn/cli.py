@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("study", help="train every variant of a study over many seeds")
-    p.add_argument("name", nargs="?", help="a file in studies/ without .toml")
+    p.add_argument("name", nargs="?", help="a study in studies/ (its name without .toml), or "
+                   "the path of a study file anywhere (ending in .toml)")
     p.add_argument("--all", action="store_true", help="run every study in studies/")
     p.add_argument("--seeds", type=int, help="seeds per variant (default: the study's)")
     p.add_argument("--steps", type=int, help="environment steps per seed (total_steps)")
@@ -101,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 def _study(args: argparse.Namespace) -> int:
     if args.all:
         names = list(studyfile.available())
+    elif not args.name:  # `make study` without NAME: what there is to run
+        print(studyfile.listing(width=shutil.get_terminal_size().columns))
+        return 0
     else:
         names = [args.name]
     chosen = [studyfile.find(n) for n in names]  # every study validated before any trains
@@ -132,8 +137,9 @@ def _study(args: argparse.Namespace) -> int:
 def _figures(args: argparse.Namespace) -> int:
     if args.name:
         dirs = [args.out / args.name]
-        if not dirs[0].is_dir():
-            raise studyfile.StudyError(f"no results for study '{args.name}' under {args.out}")
+        if not (dirs[0] / "run.json").is_file() or Path(args.name).name != args.name:
+            raise studyfile.StudyError(f"no results for study '{args.name}' under {args.out} "
+                                       "(a study's folder holds run.json)")
     else:
         dirs = sorted(p.parent for p in args.out.glob("*/run.json"))
     if not dirs:
@@ -169,7 +175,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    print(studyfile.listing())
+    print(studyfile.listing(width=shutil.get_terminal_size().columns))
     return 0
 
 

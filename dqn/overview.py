@@ -98,3 +98,19 @@ def table(studies: list[tuple[StudyResults, pd.DataFrame]]) -> list[str]:
     if not body:
         return []
     return ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER), *body]
+
+
+def end_of_run(summary: pd.DataFrame, baseline: str | None) -> str:
+    """A study's summary as a plain-text table for the terminal at the end of a run: variant,
+    seeds, final IQM [95% CI], solved k/n and both verdicts."""
+    rows = [("variant", "seeds", "final IQM [95% CI]", "solved", "verdict on final",
+             "verdict on AUC")]
+    for _, r in summary.iterrows():
+        solved = ("—" if math.isnan(r["solved_fraction"]) else
+                  f"{round(r['solved_fraction'] * r['seeds'])}/{r['seeds']}")
+        name = r["variant"] + (" (baseline)" if r["variant"] == baseline != "baseline" else "")
+        rows.append((name, str(r["seeds"]), interval(r, "final_iqm", ".1f"), solved,
+                     str(r["verdict"]), str(r["auc_verdict"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)

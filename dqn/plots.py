@@ -24,11 +24,14 @@ from dqn.estimators import N_RESAMPLES, SEED, bootstrap_ci, finite, iqm
 from dqn.figure_style import CI_TEXT, NORM_TEXT, warn
 from dqn.results import StudyResults
 from dqn.results import load as load_results
+from dqn.schema import TABLES
 from dqn.scoring import FINAL_WINDOW, study_scores, summarize, write_summary
+from dqn.store import StoreError
 
 FIGURES = ("learning_curves", "per_seed_curves", "final_scores", "prob_improvement",
            "diagnostics", "performance_profile")
 """Every study's figures."""
+STUDY_CSVS = tuple(f"{t}.csv" for t in TABLES)
 ADAPTIVE_FIGURES = ("seeds_used",)
 """An adaptive study's figures besides."""
 FIXED_SEEDS = 20
@@ -285,6 +288,9 @@ def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES) -> list[Path]:
     skipped, so an incomplete study still gets whatever can be drawn.
     """
     study_dir = Path(study_dir)
+    if not any((study_dir / name).is_file() for name in ("run.json", *STUDY_CSVS)):
+        # never a stray summary.csv in a folder that holds no study
+        raise StoreError(f"{study_dir}: no run.json or study CSVs here, so no study's results")
     study = load_results(study_dir)
     for reason in study.incomplete:
         warn(f"{study.name}: {reason}")

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from dqn.executors import Executor, ExecutorError, LocalExecutor, UnitsFailed
 from dqn.journal import record_adaptive, write_unit
+from dqn.overview import end_of_run
 from dqn.paths import RESULTS_DIR
 from dqn.plan import Plan, make_plan
 from dqn.plots import make_figures
 from dqn.provenance import study_file
 from dqn.ray_executor import DEFAULT_GPUS_PER_UNIT, DEFAULT_MAX_RETRIES, RayExecutor
+from dqn.store import read_run
 from dqn.studyfile import StudyFile
 from dqn.units import Unit, UnitResult
 
@@ -83,9 +86,16 @@ def execute(plan: Plan, executor: Executor, *, figures: bool = True,
     if failures:
         raise UnitsFailed(failures)
     if figures:
-        for path in make_figures(plan.out):
-            print(f"  wrote {path}")
+        print_figures(plan.out)
     return plan.out
+
+
+def print_figures(out: Path) -> None:
+    """Draw a study's figures and summary.csv, naming each file, then the summary table."""
+    for path in make_figures(out):
+        print(f"  wrote {path}")
+    summary = pd.read_csv(out / "summary.csv")
+    print(end_of_run(summary, read_run(out).get("baseline")))
 
 
 def _report_unit(study: str, unit: Unit, result: UnitResult, executor: str,

@@ -8,6 +8,7 @@ anything trains; every error names the file, the key and the value.
 
 from __future__ import annotations
 
+import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,23 +114,35 @@ def available() -> dict[str, Path]:
     return {p.stem: p for p in sorted(STUDIES_DIR.glob("*.toml"))}
 
 
-def listing() -> str:
-    """Every available study with its question, for `make study` without a NAME."""
+def listing(width: int | None = None) -> str:
+    """Every available study with its question, for `make study` without a NAME; wrapped to
+    `width` columns when given."""
     lines = ["Available studies (make study NAME=<name>):"]
-    for name, path in available().items():
+    names = available()
+    pad = max(map(len, names), default=0) + 4
+    for name, path in names.items():
         try:
-            question = load(path).question
+            study = load(path)
+            question = study.question + (" [adaptive]" if study.adaptive is not None else "")
         except StudyError as e:
             question = f"BROKEN: {e}"
-        lines.append(f"  {name:<18} {' '.join(question.split())}")
+        line = f"  {name:<{pad - 2}}{' '.join(question.split())}"
+        lines += (textwrap.wrap(line, max(width, pad + 30), subsequent_indent=" " * pad)
+                  if width else [line])
     return "\n".join(lines)
 
 
 def find(name: str | None) -> StudyFile:
-    """Load the study called `name`, or raise a StudyError that lists the available ones."""
+    """Load the study called `name` in studies/, or the study file at path `name` (one ending
+    in .toml), or raise a StudyError that lists the available ones."""
     studies = available()
     if not name:
         raise StudyError("no study named.\n" + listing())
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise StudyError(f"study file {name}: no such file")
+        return load(path)
     if name not in studies:
         raise StudyError(f"unknown study '{name}'{did_you_mean(name, studies)}.\n" + listing())
     return load(studies[name])

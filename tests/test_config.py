@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dqn.config import FIELDS, Config, ConfigError, field_docs, from_dict
+from dqn.config import ALIASES, FIELDS, Config, ConfigError, field_docs, from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     ("key", "suggestion"),
     [("gama", "gamma"), ("batchsize", "batch_size"), ("target_perod", "target_period"),
-     ("duelling", "dueling"), ("learning_start", "learning_starts")],
+     ("duelling", "dueling"), ("learning_start", "learning_starts"),
+     # the names SB3 / RL Zoo, CleanRL and Dopamine use for our keys
+     ("learning_rate", "lr"), ("train_freq", "train_frequency"),
+     ("target_update_interval", "target_period"), ("exploration_final_eps", "epsilon_end"),
+     ("net_arch", "hidden"), ("target_network_frequency", "target_period"),
+     ("total_timesteps", "total_steps"), ("min_replay_history", "learning_starts")],
 )
 def test_unknown_key_names_it_and_suggests_the_closest(key, suggestion):
     with pytest.raises(ConfigError) as err:
@@ -190,3 +195,8 @@ def test_to_dict_round_trips():
     c = from_dict({"hidden": [8, 4], "batchnorm": True, "gamma": 0.9})
     assert from_dict(c.to_dict()) == c
     assert c.to_dict()["hidden"] == [8, 4]
+
+
+def test_every_alias_names_a_real_key_and_is_not_one():
+    assert set(ALIASES.values()) <= set(FIELDS)
+    assert not set(ALIASES) & set(FIELDS)

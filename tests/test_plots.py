@@ -12,9 +12,10 @@ from analysis_fixtures import make_study
 
 from dqn import env_facts, plots
 from dqn import figure_style as fs
+from dqn.cli import main
 from dqn.results import StudyResults
 from dqn.results import load as load_results
-from dqn.store import DamagedResults
+from dqn.store import DamagedResults, StoreError
 
 PNGS = [f"{name}.png" for name in plots.FIGURES]
 
@@ -123,3 +124,15 @@ def test_single_env_study_is_drawn_in_raw_returns(tmp_path):
     assert fs.on_common_scale(study) is study
     assert fs.eval_label(study) == "greedy return"
     assert _lines(study) == [(475.0, "solved threshold (475)")]
+
+
+def test_figures_of_a_folder_without_a_study_write_nothing(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "bench").mkdir(parents=True)
+    (results / "bench" / "bench.csv").write_text("seeds,rate\n1,2\n")
+    with pytest.raises(StoreError, match="no run.json or study CSVs"):
+        plots.make_figures(results / "bench")
+    for name in ("bench", "..", "."):
+        assert main(["figures", name, "--out", str(results)]) == 2
+        assert f"no results for study '{name}'" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("summary.csv"))

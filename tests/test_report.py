@@ -6,10 +6,11 @@ import json
 import os
 import re
 
+import pandas as pd
 import pytest
 from analysis_fixtures import make_study
 
-from dqn import plots, report
+from dqn import overview, plots, report
 from dqn.scoring import summarize
 from dqn.store import StoreError
 
@@ -97,3 +98,17 @@ def test_unfinished_variant_is_reported_as_incomplete(tmp_path):
 
 def test_empty_results_dir(tmp_path):
     assert "No studies found" in report.write_report(tmp_path).read_text()
+
+
+def test_end_of_run_table_by_hand() -> None:
+    summary = pd.DataFrame([
+        {"variant": "base", "seeds": 4, "final_iqm": 500.0, "final_iqm_lo": 490.0,
+         "final_iqm_hi": 500.0, "solved_fraction": 0.75, "verdict": "baseline",
+         "auc_verdict": "baseline"},
+        {"variant": "v", "seeds": 4, "final_iqm": 9.25, "final_iqm_lo": 9.0,
+         "final_iqm_hi": 10.0, "solved_fraction": float("nan"), "verdict": "worse",
+         "auc_verdict": "inconclusive"}])
+    assert overview.end_of_run(summary, "base").splitlines() == [
+        "variant          seeds  final IQM [95% CI]    solved  verdict on final  verdict on AUC",
+        "base (baseline)  4      500.0 [490.0, 500.0]  3/4     baseline          baseline",
+        "v                4      9.2 [9.0, 10.0]       —       worse             inconclusive"]

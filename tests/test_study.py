@@ -68,6 +68,20 @@ def test_quick_flag_shrinks_any_study() -> None:
     assert {c.gamma for c in configs.values()} == {0.9, 0.99, 0.995, 1.0}
 
 
+@pytest.mark.parametrize("own, quick", [(None, 64), (100, 100), (1000, 500)])
+def test_quick_keeps_a_variants_own_learning_starts_below_its_value(tmp_path: Path, own,
+                                                                     quick) -> None:
+    """--quick lowers learning_starts to 500 at most; a variant's own smaller value (or the
+    default, 64) stays."""
+    text = TINY.replace("learning_starts = 100\n", "").replace(
+        "total_steps = 300", "total_steps = 5000").replace(
+        "[variants.no_target]", "[variants.no_target]" + (
+            f"\nlearning_starts = {own}" if own is not None else ""))
+    configs = studyfile.load(write_study(tmp_path, text)).configs(quick=True)
+    assert configs["no_target"].learning_starts == quick
+    assert configs["baseline"].learning_starts == 64
+
+
 def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> None:
     s = studyfile.load(write_study(tmp_path))
     whole = runner.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
@@ -166,8 +180,14 @@ def test_unknown_or_missing_study_lists_the_available_ones(capsys) -> None:
     assert main(["study", "no_targt"]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'no_target'" in err and "memory_clearing" in err
-    assert main(["study"]) == 2
-    assert "Does DQN need a target network?" in capsys.readouterr().err
+    assert main(["study"]) == 0  # `make study` without NAME: the list, not an error
+    assert "Does DQN need a target network?" in capsys.readouterr().out
+
+
+def test_listing_wraps_to_the_width() -> None:
+    lines = studyfile.listing(width=80).splitlines()
+    assert max(map(len, lines)) <= 80 and len(lines) > len(studyfile.available()) + 1
+    assert "original_six" in studyfile.listing() and "[adaptive]" in studyfile.listing()
 
 
 def test_provenance_is_dirty_only_for_changes_to_what_computes_results(tmp_path: Path,
@@ -188,3 +208,13 @@ def test_provenance_is_dirty_only_for_changes_to_what_computes_results(tmp_path:
     assert not provenance.git_commit().endswith("-dirty")
     (tmp_path / "dqn/agent.py").write_text("v2\n")
     assert provenance.git_commit().endswith("-dirty")
+
+
+def test_a_study_file_anywhere_by_its_path(tmp_path: Path, capsys) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    path = write_study(tmp_path / "elsewhere", name="mine")
+    out = tmp_path / "results"
+    assert main(["study", str(path), "--out", str(out), "--no-figures"]) == 0
+    assert json.loads((out / "mine" / "run.json").read_text())["study"] == "mine"
+    assert main(["study", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
+    assert "missing.toml: no such file" in capsys.readouterr().err
