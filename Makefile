@@ -21,6 +21,8 @@ FORCE ?=
 ADAPTIVE ?=
 STAGE ?=
 MAX_SEEDS ?=
+# config overrides for every variant, e.g. SET="lr=3e-4 gamma=0.99" (results in their own folder)
+SET ?=
 # executors: EXECUTOR=ray submits every (variant, seed chunk) unit to a Ray cluster at ADDRESS
 EXECUTOR ?=
 ADDRESS ?=
@@ -31,7 +33,7 @@ STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 	$(if $(DEVICE),--device $(DEVICE)) $(if $(VARIANTS),--variants $(VARIANTS)) \
 	$(if $(OUT),--out $(OUT)) $(if $(QUICK),--quick) $(if $(FORCE),--force) \
 	$(if $(ADAPTIVE),--adaptive) $(if $(STAGE),--stage $(STAGE)) \
-	$(if $(MAX_SEEDS),--max-seeds $(MAX_SEEDS)) \
+	$(if $(MAX_SEEDS),--max-seeds $(MAX_SEEDS)) $(foreach s,$(SET),--set $(s)) \
 	$(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(ADDRESS),--address $(ADDRESS)) \
 	$(if $(SEED_CHUNK),--seed-chunk $(SEED_CHUNK)) \
 	$(if $(MAX_RETRIES),--max-retries $(MAX_RETRIES)) \
@@ -44,7 +46,7 @@ RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
 help:
 	@echo "make study NAME=<study> [QUICK=1 SEEDS= STEPS= DEVICE= VARIANTS=a,b OUT= FORCE=1]"
-	@echo "  [ADAPTIVE=1 STAGE=10 MAX_SEEDS=100]"
+	@echo "  [ADAPTIVE=1 STAGE=10 MAX_SEEDS=100 SET=\"lr=3e-4 gamma=0.99\"]"
 	@echo "  [EXECUTOR=ray ADDRESS=host:port SEED_CHUNK= MAX_RETRIES= GPUS_PER_UNIT=]"
 	@echo "                      train a study's variants over many seeds (no NAME: list them)"
 	@echo "make all-studies      every study in studies/ (same options)"

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from dqn.adaptive_verdicts import decide, record
 from dqn.executors import Executor, LocalExecutor
-from dqn.journal import record_adaptive
+from dqn.journal import record_entry
 from dqn.paths import RESULTS_DIR
 from dqn.plan import make_plan
 from dqn.results import envs_differ
@@ -64,13 +64,15 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
         steps: int | None = None, device: str | None = None, quick: bool = False,
         force: bool = False, figures: bool = True, progress: bool = True,
         seed_chunk: int | None = None, executor: Executor | None = None,
-        tests: Tests = TESTS) -> Path:
+        tests: Tests = TESTS, overrides: dict[str, Any] | None = None,
+        folder: str | None = None) -> Path:
     """Train `study` in stages of `design` until no comparison is open; returns its results
     folder. Everything is checked first (the largest unit, of max_seeds seeds, must fit);
     results gathered with another design are refused unless `force` starts over."""
     executor = executor if executor is not None else LocalExecutor()
     options = dict(out_dir=out_dir, steps=steps, device=device, quick=quick,
-                   seed_chunk=seed_chunk, local=executor.name == "local", adaptive=True)
+                   seed_chunk=seed_chunk, local=executor.name == "local", adaptive=True,
+                   overrides=overrides, folder=folder)
     checked = make_plan(study, seeds=design.max_seeds, force=force, **options)
     out = checked.out
     if not force:
@@ -81,7 +83,8 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
     if not force:
         _finish_recorded(study, out, executor, progress, options)
     compared_on = "final_norm" if envs_differ(
-        {v: c.env_id for v, c in study.configs(steps=steps, quick=quick).items()}) else "final"
+        {v: c.env_id for v, c in study.configs(steps=steps, quick=quick,
+                                                overrides=overrides).items()}) else "final"
     sizes = design.sizes()
     print(f"[{study.name}] adaptive: stages of {design.stage} seeds up to {design.max_seeds} "
           f"per variant, {design.spending} alpha spending, alpha {design.alpha:g} over "
@@ -90,7 +93,7 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
     while True:
         decided = _decisions(out, study, compared_on, design, tests, fresh)
         if not fresh and any(d.seeds for d in decided.values()):
-            record_adaptive(out, record(decided, design))
+            record_entry(out, "adaptive", record(decided, design))
             _print_decisions(study.name, decided)
         wanted = seeds_wanted(decided, design, study.baseline)
         if not wanted:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dqn import adaptive, bench, runner, studyfile
-from dqn.config import FIELDS, field_docs
+from dqn.config import FIELDS, ConfigError, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
 from dqn.paths import RESULTS_DIR
@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {studyfile.QUICK['seeds']} seeds, "
                         f"{studyfile.QUICK['total_steps']} steps")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
+                   help="override a config key for every variant (repeatable; VALUE is read "
+                        "as TOML: 3e-4, true, [128, 128]); results go to their own folder "
+                        "<study>-<settings> unless --out is given")
     p.add_argument("--force", action="store_true", help="re-run finished variants too")
     p.add_argument("--adaptive", action="store_true",
                    help="train in stages, deciding each comparison group-sequentially and "
@@ -123,11 +127,22 @@ def _study(args: argparse.Namespace) -> int:
     executor = runner.make_executor(args.executor, address=args.address,
                                     max_retries=args.max_retries,
                                     gpus_per_unit=args.gpus_per_unit)
+    overrides = studyfile.parse_overrides(args.overrides)
+    settings = overrides | ({"total_steps": args.steps} if args.steps is not None else {})
+    for s in chosen:  # every override checked against every study before any trains
+        try:
+            s.configs(steps=args.steps, quick=args.quick, overrides=overrides)
+        except ConfigError as e:
+            raise studyfile.StudyError(str(e)) from None
     for s, design in zip(chosen, designs, strict=True):
         print(f"[{s.name}] {s.question}")
+        # settings other than the study file's never land in its published results folder
+        folder = (f"{s.name}-{studyfile.settings_label(settings)}"
+                  if settings and args.out is None else None)
         common = dict(out_dir=out, steps=args.steps, device=args.device, quick=args.quick,
                       force=args.force, figures=not args.no_figures,
-                      seed_chunk=args.seed_chunk, executor=executor)
+                      seed_chunk=args.seed_chunk, executor=executor, overrides=overrides,
+                      folder=folder)
         path = (adaptive.run(s, design, **common) if design is not None else
                 runner.run(s, seeds=args.seeds, variants=variants, **common))
         print(f"[{s.name}] results in {path}")

@@ -52,13 +52,15 @@ class StudyHeader(Protocol):
 
 def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
                seeds: list[int], fresh: bool = False,
-               study_file: dict[str, str] | None = None) -> list[str]:
+               study_file: dict[str, str] | None = None,
+               settings: dict[str, Any] | None = None) -> list[str]:
     """Record one finished unit in the study's store; returns notes on units dropped because
     their rows no longer matched their record (they will be retrained).
 
     seeds: every seed the run asked of the variant (run.json's 'seeds' becomes these and every
     seed still finished). fresh: replace every earlier result of the unit's variant
-    (FORCE=1), not just the units holding this unit's seeds.
+    (FORCE=1), not just the units holding this unit's seeds. settings: the config keys the
+    command line set for every variant (run.json's "settings"; empty: none).
     """
     r = result.records
     chunk = {"seeds": list(unit.seeds), "numerics": NUMERICS, "device": result.device,
@@ -72,7 +74,7 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
         "study": study.name, "question": study.question, "baseline": study.baseline,
         "margin": study.margin, "order": list(study.variants), "variant": unit.variant,
         "config": unit.config.to_dict(),
-        "seeds": seeds, "fresh": fresh, "chunk": chunk,
+        "seeds": seeds, "fresh": fresh, "chunk": chunk, "settings": settings or {},
         "rows": {t: to_text(getattr(r, t), study.name, unit.variant).to_csv(index=False)
                  for t in TABLES},
     }
@@ -160,6 +162,10 @@ def _next_run(state: Check, j: dict[str, Any], config: Config,
     run = {k: v for k, v in state.run.items() if k not in ("variants", "format")}
     run.update(format=FORMAT, study=j["study"], question=j["question"], baseline=j["baseline"],
                margin=j.get("margin", MARGIN))
+    if "settings" in j:  # the command line's overrides of the run that wrote this unit
+        run.pop("settings", None)
+        if j["settings"]:
+            run["settings"] = j["settings"]
     variants = {}
     for v, meta in state.run["variants"].items():
         if kept.get(v):
@@ -202,9 +208,10 @@ def _totals(meta: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def record_adaptive(out: Path, entry: dict[str, Any] | None) -> None:
-    """Set run.json's "adaptive" entry (an adaptive study's design and decisions) to `entry`,
-    or remove it for None; every other key is kept. A study without run.json gets none."""
+def record_entry(out: Path, key: str, entry: dict[str, Any] | None) -> None:
+    """Set a top-level run.json entry (e.g. "adaptive": an adaptive study's design and
+    decisions; "settings": command-line overrides) to `entry`, or remove it for None; every
+    other key is kept. A study without run.json gets none."""
     if not (out / "run.json").exists():
         return
     with locked(out):
@@ -212,9 +219,11 @@ def record_adaptive(out: Path, entry: dict[str, Any] | None) -> None:
             return
         read_run(out)  # a results record, or StoreError naming the file
         run = json.loads((out / "run.json").read_text())  # as written, every other key kept
-        run.pop("adaptive", None)
+        if run.get(key) == entry:
+            return  # nothing to write
+        run.pop(key, None)
         if entry is not None:
-            run["adaptive"] = entry
+            run[key] = entry
         write_atomic(out / "run.json",
                      lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n"))
 
@@ -236,4 +245,4 @@ def migrate(out: Path) -> list[Problem]:
         return [p for p in state.problems if p.unit]
 
 
-__all__ = ["write_unit", "recover", "record_adaptive", "migrate"]
+__all__ = ["write_unit", "recover", "record_entry", "migrate"]

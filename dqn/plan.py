@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dqn.config import ConfigError, did_you_mean, is_positive_int
 from dqn.device import device_problem, resolve_device
@@ -50,6 +51,9 @@ class Plan:
     """Whether finished results are retrained and replaced."""
     notes: list[str]
     """One line per variant left out or resumed and per unit found damaged, for the log."""
+    settings: dict[str, Any]
+    """Config keys the command line set for every variant (--set, --steps): run.json's
+    "settings" records them."""
 
 
 def _count(value: object, given: bool, key: str, study: StudyFile) -> int:
@@ -102,14 +106,17 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
               steps: int | None = None, device: str | None = None,
               variants: list[str] | None = None, quick: bool = False, force: bool = False,
               seed_chunk: int | None = None, local: bool = True,
-              adaptive: bool = False) -> Plan:
+              adaptive: bool = False, overrides: dict[str, Any] | None = None,
+              folder: str | None = None) -> Plan:
     """The plan of a run of `study` with these command-line options; raises StudyError
     naming the source and the value of any impossible request, before any file is written.
 
     local: the units train in this process, so its device and memory are checked too (a
     cluster's workers check their own). adaptive: a stage of an adaptive run (dqn.adaptive);
     a fixed-seed run may not add to results gathered adaptively, whose seed counts were
-    chosen by the data, unless it starts over (`force`).
+    chosen by the data, unless it starts over (`force`). overrides: --set KEY=VALUE config
+    overrides for every variant. folder: the results folder's name under out_dir (default:
+    the study's name).
     """
     n_seeds = _count(seeds if seeds is not None else (QUICK["seeds"] if quick else study.seeds),
                      seeds is not None, "seeds", study)
@@ -117,7 +124,7 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
     if chunk is not None:
         chunk = _count(chunk, seed_chunk is not None, "seed_chunk", study)
     try:
-        configs = study.configs(steps=steps, device=device, quick=quick)
+        configs = study.configs(steps=steps, device=device, quick=quick, overrides=overrides)
     except ConfigError as e:
         raise StudyError(str(e)) from None
     if variants:
@@ -129,7 +136,7 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
         configs = {k: v for k, v in configs.items() if k in variants}
     seed_list = list(range(n_seeds))
     size = min(chunk or n_seeds, n_seeds)
-    out = out_dir / study.name
+    out = out_dir / (folder or study.name)
     check_output(out)
     if local:
         _check_machine(study, configs, size, device is not None)
@@ -166,4 +173,5 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
                          f"training seeds {seeds_label(todo)}")
         chunks = split_seeds(todo, chunk)
         units += [Unit(name, config, c, i, len(chunks)) for i, c in enumerate(chunks)]
-    return Plan(study, out, seed_list, size, units, force, notes)
+    settings = dict(overrides or {}) | ({"total_steps": steps} if steps is not None else {})
+    return Plan(study, out, seed_list, size, units, force, notes, settings)

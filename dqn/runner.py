@@ -8,12 +8,13 @@ summary.csv are drawn at the end (dqn.plots).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
 from dqn.executors import Executor, ExecutorError, LocalExecutor, UnitsFailed
-from dqn.journal import record_adaptive, write_unit
+from dqn.journal import record_entry, write_unit
 from dqn.overview import end_of_run
 from dqn.paths import RESULTS_DIR
 from dqn.plan import Plan, make_plan
@@ -48,15 +49,16 @@ def run(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | None = No
         steps: int | None = None, device: str | None = None,
         variants: list[str] | None = None, quick: bool = False, force: bool = False,
         figures: bool = True, progress: bool = True, seed_chunk: int | None = None,
-        executor: Executor | None = None) -> Path:
+        executor: Executor | None = None, overrides: dict[str, Any] | None = None,
+        folder: str | None = None) -> Path:
     """Plan (see dqn.plan.make_plan: every option is checked before anything trains or any
     file is written) and execute a run of `study`; returns its results folder."""
     executor = executor if executor is not None else LocalExecutor()
     plan = make_plan(study, out_dir=out_dir, seeds=seeds, steps=steps, device=device,
                      variants=variants, quick=quick, force=force, seed_chunk=seed_chunk,
-                     local=executor.name == "local")
+                     local=executor.name == "local", overrides=overrides, folder=folder)
     if force:  # a fixed-seed run replaces an adaptive one: its design no longer applies
-        record_adaptive(plan.out, None)
+        record_entry(plan.out, "adaptive", None)
     return execute(plan, executor, figures=figures, progress=progress)
 
 
@@ -75,7 +77,7 @@ def execute(plan: Plan, executor: Executor, *, figures: bool = True,
         fresh = plan.force and unit.variant not in written
         written.add(unit.variant)
         notes = write_unit(plan.out, plan.study, unit, result, seeds=plan.seeds,
-                           fresh=fresh, study_file=source)
+                           fresh=fresh, study_file=source, settings=plan.settings)
         for note in notes:
             tqdm.write(note)
         _report_unit(plan.study.name, unit, result, executor.name,

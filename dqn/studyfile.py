@@ -8,6 +8,7 @@ anything trains; every error names the file, the key and the value.
 
 from __future__ import annotations
 
+import re
 import textwrap
 import tomllib
 from dataclasses import dataclass, field
@@ -62,12 +63,14 @@ class StudyFile:
     adaptive: dict[str, Any] | None = None  # [adaptive] design keys; None: fixed seeds
 
     def configs(self, steps: int | None = None, device: str | None = None,
-                quick: bool = False) -> dict[str, Config]:
+                quick: bool = False,
+                overrides: dict[str, Any] | None = None) -> dict[str, Config]:
         """Each variant's resolved config, validated. Later sources win: [base], then the
-        variant's table, then --quick, then the command line (--steps, --device). An error is
+        variant's table, then --quick, then the command line (--set KEY=VALUE overrides, then
+        --steps and --device). An error is
         blamed on the source that set the offending key (for a relation such as
         learning_starts < total_steps, the latest source of either key)."""
-        cli: dict[str, Any] = {}
+        cli: dict[str, Any] = dict(overrides or {})
         if steps is not None:
             cli["total_steps"] = steps
         if device is not None:
@@ -223,6 +226,35 @@ def _adaptive(data: dict[str, Any], where: str, margin: float) -> dict[str, Any]
     except (TypeError, ValueError) as e:
         raise StudyError(f"{where}: [adaptive] {e}") from None
     return table
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """--set KEY=VALUE items as {key: value}: VALUE is read as a TOML value (3e-4, true,
+    [128, 128], "x"), else kept as a string (CartPole-v0). The keys are checked with the
+    config, where an unknown one gets a did-you-mean."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, eq, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not eq or not key or not raw:
+            raise StudyError(f"command line: --set {item!r}: expected KEY=VALUE, e.g. "
+                             "--set lr=3e-4")
+        try:
+            out[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = raw
+    return out
+
+
+def settings_label(overrides: dict[str, Any]) -> str:
+    """A folder-name suffix naming command-line settings, e.g. "lr_0.0003-total_steps_1e+05"
+    ("" for none): letters, digits and _ . + - only."""
+    parts = []
+    for key, value in overrides.items():
+        text = "x".join(map(str, value)) if isinstance(value, list) else (
+            f"{value:g}" if isinstance(value, float) else str(value))
+        parts.append(f"{key}_{re.sub(r'[^A-Za-z0-9_.+-]', '', text)}")
+    return "-".join(parts)
 
 
 def _table(value: Any, what: str) -> dict[str, Any]:

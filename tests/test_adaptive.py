@@ -212,12 +212,12 @@ def test_summary_shows_the_sequential_verdicts() -> None:
 
 def test_record_adaptive_keeps_every_other_key(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text(json.dumps({"format": 3, "variants": {}, "x": 1}))
-    journal.record_adaptive(tmp_path, {"design": Design().to_dict(), "decisions": {}})
+    journal.record_entry(tmp_path, "adaptive", {"design": Design().to_dict(), "decisions": {}})
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["x"] == 1 and run["adaptive"]["design"]["stage"] == 10
-    journal.record_adaptive(tmp_path, None)
+    journal.record_entry(tmp_path, "adaptive", None)
     assert "adaptive" not in json.loads((tmp_path / "run.json").read_text())
-    journal.record_adaptive(tmp_path / "none", None)
+    journal.record_entry(tmp_path / "none", "adaptive", None)
     assert not (tmp_path / "none").exists()
 
 
