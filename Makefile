@@ -41,7 +41,7 @@ STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 # the ray extra is installed only when something asks for Ray
 RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
-.PHONY: help setup setup-ray study figures report test test-slow test-ray regress bench lint \
+.PHONY: help setup setup-ray study sweep figures report test test-slow test-ray regress bench lint \
 	clean all-studies
 
 help:
@@ -50,6 +50,8 @@ help:
 	@echo "  [EXECUTOR=ray ADDRESS=host:port SEED_CHUNK= MAX_RETRIES= GPUS_PER_UNIT=]"
 	@echo "                      train a study's variants over many seeds (no NAME: list them)"
 	@echo "make all-studies      every study in studies/ (same options)"
+	@echo "make sweep GRID=\"lr=1e-3,3e-4 batch_size=32,64\" [SEEDS= STEPS= QUICK=1 SET=]"
+	@echo "                      every grid point against the default agent (results/sweeps/)"
 	@echo "make figures [NAME=]  redraw figures and summary.csv from the CSVs"
 	@echo "make report           results/REPORT.md from every study's CSVs"
 	@echo "make test             unit tests and the fast learning tier (CI)"
@@ -76,6 +78,13 @@ setup-ray: $(VENV)/.ray-installed
 
 study: setup $(RAY_SETUP)
 	$(PY) -m dqn study $(NAME) $(STUDY_ARGS)
+
+# a grid over config keys as a study: make sweep GRID="lr=1e-3,3e-4 batch_size=32,64" [SEEDS=]
+GRID ?=
+sweep: setup
+	$(PY) -m dqn sweep $(foreach g,$(GRID),--grid $(g)) $(if $(SEEDS),--seeds $(SEEDS)) \
+		$(if $(STEPS),--steps $(STEPS)) $(if $(DEVICE),--device $(DEVICE)) \
+		$(if $(QUICK),--quick) $(if $(OUT),--out $(OUT)) $(foreach s,$(SET),--set $(s))
 
 figures: setup
 	$(PY) -m dqn figures $(NAME) $(if $(OUT),--out $(OUT))

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dqn import adaptive, bench, runner, studyfile
+from dqn import adaptive, bench, runner, studyfile, sweep
 from dqn.config import FIELDS, ConfigError, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
@@ -68,6 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpus-per-unit", type=float, default=DEFAULT_GPUS_PER_UNIT,
                    metavar="F", help="ray: GPU fraction per unit when the cluster has GPUs "
                                      "(default %(default)s)")
+
+    p = sub.add_parser("sweep", help="a grid over config keys against the default agent, "
+                                     "as a study in results/sweeps/")
+    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                   help="values of one key (repeatable: the Cartesian product is swept)")
+    p.add_argument("--name", help="the sweep's name (default: from the grid)")
+    p.add_argument("--seeds", type=int, help="seeds per variant (default 20)")
+    p.add_argument("--steps", type=int, help="environment steps per seed (total_steps)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
+                   help="a config key for every variant, the baseline included")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--quick", action="store_true", help="smoke run (results/quick/sweeps/)")
+    p.add_argument("--out", type=Path, help="results directory (default results/sweeps/)")
+    p.add_argument("--no-figures", action="store_true", help="skip figures at the end")
 
     p = sub.add_parser("figures", help="redraw figures and summary.csv from the CSVs")
     p.add_argument("name", nargs="?", help="one study (default: every study with results)")
@@ -149,6 +163,19 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    out = args.out or (RESULTS_DIR / "quick" / "sweeps" if args.quick else
+                       RESULTS_DIR / "sweeps")
+    study = sweep.make(args.grid, out, name=args.name, seeds=args.seeds,
+                       base=studyfile.parse_overrides(args.overrides))
+    print(f"[{study.name}] {study.question} ({len(study.variants) - 1} variants, "
+          f"study file {study.path})")
+    path = runner.run(study, out_dir=out, steps=args.steps, device=args.device,
+                      quick=args.quick, figures=not args.no_figures)
+    print(f"[{study.name}] results in {path}")
+    return 0
+
+
 def _figures(args: argparse.Namespace) -> int:
     if args.name:
         dirs = [args.out / args.name]
@@ -205,6 +232,5 @@ def _bench(args: argparse.Namespace) -> int:
     return bench.main(args.device, args.out, tiny=args.tiny)
 
 
-COMMANDS = {"study": _study, "figures": _figures, "report": _report, "export": _export,
-            "list": _list,
-            "config": _config, "bench": _bench}
+COMMANDS = {"study": _study, "sweep": _sweep, "figures": _figures, "report": _report,
+            "export": _export, "list": _list, "config": _config, "bench": _bench}

@@ -23,7 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "results", "overview", "scoring", "figure_style", "plots", "report", "export",
                 "expectations"),
     "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
-               "bench"),
+               "sweep", "bench"),
     "entry": ("cli", "__main__"),
 }
 # What each layer may import at run time. The results layer (the store and the analysis) skips
