@@ -20,6 +20,12 @@ from dqn.store import StoreError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dqn", description=__doc__)
+    parser.add_argument("--studies-dir", type=Path, metavar="DIR",
+                        help="where study names are looked up (default $DQN_STUDIES_DIR, "
+                             f"else {studyfile.STUDIES_DIR})")
+    parser.add_argument("--results-dir", type=Path, metavar="DIR",
+                        help="the results directory every command defaults to (default "
+                             f"$DQN_RESULTS_DIR, else {RESULTS_DIR})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("study", help="train every variant of a study over many seeds")
@@ -85,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("figures", help="redraw figures and summary.csv from the CSVs")
     p.add_argument("name", nargs="?", help="one study (default: every study with results)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
 
     p = sub.add_parser("report", help="write results/REPORT.md from the CSVs")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
 
     p = sub.add_parser("export", help="write a study's per-seed scores as rliable arrays (npz)")
     p.add_argument("name", help="a study with results")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory")
+    p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
     p.add_argument("--to", type=Path, help="the .npz to write (default "
                    f"<results>/<study>/{FILENAME})")
 
@@ -101,10 +107,18 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("bench", help="measure seed-steps per second against the seed count")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "bench")
+    p.add_argument("--out", type=Path, help="default: <results-dir>/bench")
     p.add_argument("--tiny", action="store_true", help="a seconds-long run (for tests)")
 
     args = parser.parse_args(argv)
+    if args.studies_dir is not None:
+        studyfile.STUDIES_DIR = args.studies_dir
+    results = args.results_dir or RESULTS_DIR
+    if args.command == "bench":
+        args.out = args.out or results / "bench"
+    elif args.command in ("figures", "report", "export"):
+        args.out = args.out or results
+    args.results = results
     try:
         return COMMANDS[args.command](args)
     except (studyfile.StudyError, ExecutorError, StoreError) as e:
@@ -136,7 +150,7 @@ def _study(args: argparse.Namespace) -> int:
                     f"command line: {flag} {value} cannot go with an adaptive run of "
                     f"{s.name} (it decides every variant as one family, with seed counts "
                     "chosen by its stages; see --stage and --max-seeds)")
-    out = args.out or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
+    out = args.out or (args.results / "quick" if args.quick else args.results)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
     executor = runner.make_executor(args.executor, address=args.address,
                                     max_retries=args.max_retries,
@@ -164,8 +178,8 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    out = args.out or (RESULTS_DIR / "quick" / "sweeps" if args.quick else
-                       RESULTS_DIR / "sweeps")
+    out = args.out or (args.results / "quick" / "sweeps" if args.quick else
+                       args.results / "sweeps")
     study = sweep.make(args.grid, out, name=args.name, seeds=args.seeds,
                        base=studyfile.parse_overrides(args.overrides))
     print(f"[{study.name}] {study.question} ({len(study.variants) - 1} variants, "

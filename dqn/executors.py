@@ -13,6 +13,7 @@ back as it arrives.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -90,6 +91,14 @@ class LocalExecutor:
         return []
 
 
+def seed_steps_per_s(step: int, seeds: int, start: float, now: float | None = None) -> float:
+    """Seed-steps per second since `start` (perf_counter seconds): the average over the unit so
+    far, as its final record reports it (tqdm's own rate is a smoothed recent one, None before
+    its first refresh)."""
+    elapsed = (time.perf_counter() if now is None else now) - start
+    return seeds * step / elapsed if elapsed > 0 else 0.0
+
+
 class _StepBar:
     """A tqdm bar per unit: env steps, seed-steps per second, mean recent return."""
 
@@ -99,12 +108,13 @@ class _StepBar:
     def __enter__(self) -> Callable[[int, dict[str, float]], None]:
         self.bar = tqdm(total=self.config.total_steps, desc=self.desc, unit="step",
                         disable=not self.enabled, dynamic_ncols=True, mininterval=1.0)
+        self.start = time.perf_counter()
         return self.report
 
     def report(self, step: int, recent: dict[str, float]) -> None:
         self.bar.update(step - self.bar.n)
-        rate = self.bar.format_dict.get("rate") or 0.0
-        post = {"seed-steps/s": f"{rate * self.S:,.0f}", "return": f"{recent['return']:.1f}"}
+        post = {"seed-steps/s": f"{seed_steps_per_s(step, self.S, self.start):,.0f}",
+                "return": f"{recent['return']:.1f}"}
         if "eval" in recent:
             post["eval"] = f"{recent['eval']:.1f}"
         self.bar.set_postfix(post, refresh=False)

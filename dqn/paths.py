@@ -1,9 +1,13 @@
-"""Where the repository keeps its study files and results."""
+"""Where the repository keeps its study files and results: studies/ and results/ beside the
+package, or the folders named by $DQN_STUDIES_DIR and $DQN_RESULTS_DIR (for an installed
+package, or to keep results elsewhere); `python -m dqn --studies-dir/--results-dir` set them
+for one command."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIES_DIR = ROOT / "studies"
-RESULTS_DIR = ROOT / "results"
+STUDIES_DIR = Path(os.environ.get("DQN_STUDIES_DIR") or ROOT / "studies")
+RESULTS_DIR = Path(os.environ.get("DQN_RESULTS_DIR") or ROOT / "results")

@@ -273,3 +273,8 @@ def test_local_run_never_imports_ray(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "RAY-NOT-IMPORTED"
     assert (tmp_path / "r" / "tiny" / "evals.csv").exists()
+
+
+def test_the_bar_shows_average_seed_steps_per_second() -> None:
+    assert executors.seed_steps_per_s(2_000, 3, start=10.0, now=11.0) == 6_000
+    assert executors.seed_steps_per_s(0, 3, start=10.0, now=10.0) == 0.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -218,3 +220,22 @@ def test_a_study_file_anywhere_by_its_path(tmp_path: Path, capsys) -> None:
     assert json.loads((out / "mine" / "run.json").read_text())["study"] == "mine"
     assert main(["study", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
     assert "missing.toml: no such file" in capsys.readouterr().err
+
+
+def test_studies_and_results_anywhere(tmp_path: Path, monkeypatch) -> None:
+    """--studies-dir / --results-dir for one command; $DQN_STUDIES_DIR / $DQN_RESULTS_DIR for
+    a process (an installed package has no studies/ beside it)."""
+    monkeypatch.setattr(studyfile, "STUDIES_DIR", studyfile.STUDIES_DIR)  # restored after
+    write_study(tmp_path, name="mine")
+    assert main(["--studies-dir", str(tmp_path), "--results-dir", str(tmp_path / "res"),
+                 "study", "mine", "--no-figures"]) == 0
+    assert (tmp_path / "res" / "mine" / "run.json").exists()
+    env = {**os.environ, "DQN_STUDIES_DIR": str(tmp_path),
+           "DQN_RESULTS_DIR": str(tmp_path / "env")}
+    listed = subprocess.run([sys.executable, "-m", "dqn", "list"], env=env, text=True,
+                            capture_output=True, check=True).stdout
+    assert "mine" in listed and "no_target" not in listed
+    code = "from dqn import paths; print(paths.RESULTS_DIR)"
+    shown = subprocess.run([sys.executable, "-c", code], env=env, text=True,
+                           capture_output=True, check=True).stdout.strip()
+    assert shown == str(tmp_path / "env")
