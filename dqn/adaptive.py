@@ -25,7 +25,7 @@ from dqn.executors import Executor, LocalExecutor
 from dqn.journal import record_entry
 from dqn.paths import RESULTS_DIR
 from dqn.plan import make_plan
-from dqn.results import envs_differ
+from dqn.results import envs_differ, recorded_design
 from dqn.results import load as load_results
 from dqn.runner import execute, print_figures
 from dqn.scoring import SCORE_COLUMNS, study_scores
@@ -65,14 +65,14 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
         force: bool = False, figures: bool = True, progress: bool = True,
         seed_chunk: int | None = None, executor: Executor | None = None,
         tests: Tests = TESTS, overrides: dict[str, Any] | None = None,
-        folder: str | None = None) -> Path:
+        settings_folder: bool = False) -> Path:
     """Train `study` in stages of `design` until no comparison is open; returns its results
     folder. Everything is checked first (the largest unit, of max_seeds seeds, must fit);
     results gathered with another design are refused unless `force` starts over."""
     executor = executor if executor is not None else LocalExecutor()
     options = dict(out_dir=out_dir, steps=steps, device=device, quick=quick,
                    seed_chunk=seed_chunk, local=executor.name == "local", adaptive=True,
-                   overrides=overrides, folder=folder)
+                   overrides=overrides, settings_folder=settings_folder)
     checked = make_plan(study, seeds=design.max_seeds, force=force, **options)
     out = checked.out
     if not force:
@@ -98,15 +98,8 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
         wanted = seeds_wanted(decided, design, study.baseline)
         if not wanted:
             break
-        groups: dict[int, list[str]] = defaultdict(list)
-        for variant in study.variants:  # study-file order
-            if variant in wanted:
-                groups[wanted[variant]].append(variant)
-        trained = 0
-        for n, variants in sorted(groups.items()):
-            tqdm.write(f"[{study.name}] stage {sizes.index(n) + 1}/{len(sizes)}: {n} seeds "
-                       f"for {', '.join(variants)}")
-            trained += _train(study, n, variants, executor, progress, options, force=fresh)
+        trained = _train(study, wanted, executor, progress, options, force=fresh,
+                         stages=sizes)
         if not trained:
             raise StudyError(f"{out}: the seeds asked of {', '.join(wanted)} are finished but "
                              "some have no score to decide on (no evaluation)")
@@ -116,13 +109,26 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
     return out
 
 
-def _train(study: StudyFile, seeds: int, variants: list[str], executor: Executor,
-           progress: bool, options: Mapping[str, Any], force: bool = False) -> int:
-    """Bring `variants` to seeds 0 .. seeds - 1; returns how many units trained."""
-    plan = make_plan(study, seeds=seeds, variants=variants, force=force, **options)
-    if plan.units:  # (a plan with nothing to train would only say so)
-        execute(plan, executor, figures=False, progress=progress)
-    return len(plan.units)
+def _train(study: StudyFile, wanted: Mapping[str, int], executor: Executor, progress: bool,
+           options: Mapping[str, Any], force: bool = False,
+           stages: list[int] | None = None) -> int:
+    """Bring each variant of `wanted` to seeds 0 .. wanted[variant] - 1, one plan per seed
+    count (saying which stage it is when `stages` lists their sizes); returns how many units
+    trained."""
+    groups: dict[int, list[str]] = defaultdict(list)
+    for variant in study.variants:  # study-file order
+        if variant in wanted:
+            groups[wanted[variant]].append(variant)
+    trained = 0
+    for n, variants in sorted(groups.items()):
+        if stages is not None:
+            tqdm.write(f"[{study.name}] stage {stages.index(n) + 1}/{len(stages)}: {n} seeds "
+                       f"for {', '.join(variants)}")
+        plan = make_plan(study, seeds=n, variants=variants, force=force, **options)
+        if plan.units:  # (a plan with nothing to train would only say so)
+            execute(plan, executor, figures=False, progress=progress)
+        trained += len(plan.units)
+    return trained
 
 
 def _finish_recorded(study: StudyFile, out: Path, executor: Executor, progress: bool,
@@ -131,12 +137,9 @@ def _finish_recorded(study: StudyFile, out: Path, executor: Executor, progress: 
     found damaged), so the decisions are made on every seed recorded."""
     if not (out / "run.json").exists():
         return
-    groups: dict[int, list[str]] = defaultdict(list)
-    for variant, meta in read_run(out)["variants"].items():
-        if variant in study.variants and meta["seeds"]:
-            groups[max(meta["seeds"]) + 1].append(variant)
-    for n, variants in sorted(groups.items()):
-        _train(study, n, variants, executor, progress, options)
+    recorded = {variant: max(meta["seeds"]) + 1
+                for variant, meta in read_run(out)["variants"].items() if meta["seeds"]}
+    _train(study, recorded, executor, progress, options)
 
 
 def _check_design(out: Path, design: Design) -> None:
@@ -144,13 +147,9 @@ def _check_design(out: Path, design: Design) -> None:
     decisions were made at other levels)."""
     if not (out / "run.json").exists():
         return
-    entry = read_run(out).get("adaptive")
-    if entry is None:
+    recorded = recorded_design(out, read_run(out).get("adaptive"))
+    if recorded is None:
         return
-    try:
-        recorded = Design.from_dict(entry["design"])
-    except (TypeError, KeyError, ValueError) as e:
-        raise StudyError(f"{out / 'run.json'}: 'adaptive' entry: not a design ({e})") from None
     if changes := recorded.changes(design):
         raise StudyError(f"{out}: these results were gathered with another adaptive design "
                          f"({'; '.join(changes)}): continue with the recorded one, or start "

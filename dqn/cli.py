@@ -156,7 +156,6 @@ def _study(args: argparse.Namespace) -> int:
                                     max_retries=args.max_retries,
                                     gpus_per_unit=args.gpus_per_unit)
     overrides = studyfile.parse_overrides(args.overrides)
-    settings = overrides | ({"total_steps": args.steps} if args.steps is not None else {})
     for s in chosen:  # every override checked against every study before any trains
         try:
             s.configs(steps=args.steps, quick=args.quick, overrides=overrides)
@@ -164,13 +163,11 @@ def _study(args: argparse.Namespace) -> int:
             raise studyfile.StudyError(str(e)) from None
     for s, design in zip(chosen, designs, strict=True):
         print(f"[{s.name}] {s.question}")
-        # settings other than the study file's never land in its published results folder
-        folder = (f"{s.name}-{studyfile.settings_label(settings)}"
-                  if settings and args.out is None else None)
         common = dict(out_dir=out, steps=args.steps, device=args.device, quick=args.quick,
                       force=args.force, figures=not args.no_figures,
                       seed_chunk=args.seed_chunk, executor=executor, overrides=overrides,
-                      folder=folder)
+                      # other settings than the study file's never land in its own folder
+                      settings_folder=args.out is None)
         path = (adaptive.run(s, design, **common) if design is not None else
                 runner.run(s, seeds=args.seeds, variants=variants, **common))
         print(f"[{s.name}] results in {path}")

@@ -27,7 +27,7 @@ from dqn.lock import locked
 from dqn.paths import RESULTS_DIR
 from dqn.schema import TABLES
 from dqn.store import check, finished_seeds, outdated_seeds
-from dqn.studyfile import QUICK, StudyError, StudyFile
+from dqn.studyfile import QUICK, StudyError, StudyFile, settings_label
 from dqn.units import Unit, seeds_label, split_seeds
 
 MAX_SEEDS = 100_000
@@ -107,7 +107,7 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
               variants: list[str] | None = None, quick: bool = False, force: bool = False,
               seed_chunk: int | None = None, local: bool = True,
               adaptive: bool = False, overrides: dict[str, Any] | None = None,
-              folder: str | None = None) -> Plan:
+              settings_folder: bool = False) -> Plan:
     """The plan of a run of `study` with these command-line options; raises StudyError
     naming the source and the value of any impossible request, before any file is written.
 
@@ -115,8 +115,9 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
     cluster's workers check their own). adaptive: a stage of an adaptive run (dqn.adaptive);
     a fixed-seed run may not add to results gathered adaptively, whose seed counts were
     chosen by the data, unless it starts over (`force`). overrides: --set KEY=VALUE config
-    overrides for every variant. folder: the results folder's name under out_dir (default:
-    the study's name).
+    overrides for every variant. settings_folder: a run with settings other than the study
+    file's (overrides, steps) writes to out_dir/<study>-<settings>/, never the study's own
+    folder (the command line's default when no --out is given).
     """
     n_seeds = _count(seeds if seeds is not None else (QUICK["seeds"] if quick else study.seeds),
                      seeds is not None, "seeds", study)
@@ -136,7 +137,9 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
         configs = {k: v for k, v in configs.items() if k in variants}
     seed_list = list(range(n_seeds))
     size = min(chunk or n_seeds, n_seeds)
-    out = out_dir / (folder or study.name)
+    settings = dict(overrides or {}) | ({"total_steps": steps} if steps is not None else {})
+    out = out_dir / (f"{study.name}-{settings_label(settings)}"
+                     if settings and settings_folder else study.name)
     check_output(out)
     if local:
         _check_machine(study, configs, size, device is not None)
@@ -173,5 +176,4 @@ def make_plan(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | Non
                          f"training seeds {seeds_label(todo)}")
         chunks = split_seeds(todo, chunk)
         units += [Unit(name, config, c, i, len(chunks)) for i, c in enumerate(chunks)]
-    settings = dict(overrides or {}) | ({"total_steps": steps} if steps is not None else {})
     return Plan(study, out, seed_list, size, units, force, notes, settings)

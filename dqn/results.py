@@ -133,12 +133,13 @@ def load(study_dir: Path) -> StudyResults:
         question=str(run.get("question", "")).strip(),
         margin=float(run.get("margin", MARGIN)),
         incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
-        design=_design(study_dir, run.get("adaptive")),
+        design=recorded_design(study_dir, run.get("adaptive")),
     )
 
 
-def _design(study_dir: Path, entry: Any) -> Design | None:
-    """run.json's adaptive design, checked (StoreError naming the file when it is not one)."""
+def recorded_design(study_dir: Path, entry: Any) -> Design | None:
+    """The design in run.json's "adaptive" entry (None: a fixed-seed study), checked
+    (StoreError naming the file when it is not one)."""
     if entry is None:
         return None
     try:

@@ -50,13 +50,14 @@ def run(study: StudyFile, *, out_dir: Path = RESULTS_DIR, seeds: int | None = No
         variants: list[str] | None = None, quick: bool = False, force: bool = False,
         figures: bool = True, progress: bool = True, seed_chunk: int | None = None,
         executor: Executor | None = None, overrides: dict[str, Any] | None = None,
-        folder: str | None = None) -> Path:
+        settings_folder: bool = False) -> Path:
     """Plan (see dqn.plan.make_plan: every option is checked before anything trains or any
     file is written) and execute a run of `study`; returns its results folder."""
     executor = executor if executor is not None else LocalExecutor()
     plan = make_plan(study, out_dir=out_dir, seeds=seeds, steps=steps, device=device,
                      variants=variants, quick=quick, force=force, seed_chunk=seed_chunk,
-                     local=executor.name == "local", overrides=overrides, folder=folder)
+                     local=executor.name == "local", overrides=overrides,
+                     settings_folder=settings_folder)
     if force:  # a fixed-seed run replaces an adaptive one: its design no longer applies
         record_entry(plan.out, "adaptive", None)
     return execute(plan, executor, figures=figures, progress=progress)
