@@ -20,9 +20,10 @@ from study_fixtures import tiny_study_text
 import dqn.train
 from dqn import executors, runner, store, studyfile
 from dqn.cli import main
+from dqn.config import Config
 from dqn.executors import LocalExecutor
 from dqn.provenance import NUMERICS
-from dqn.units import seeds_label, split_seeds
+from dqn.units import Unit, seeds_label, split_seeds
 
 REAL_TRAIN = dqn.train.train  # before any test patches it
 TINY = tiny_study_text("A tiny study for executor tests.", 3)
@@ -278,3 +279,30 @@ def test_local_run_never_imports_ray(tmp_path: Path) -> None:
 def test_the_bar_shows_average_seed_steps_per_second() -> None:
     assert executors.seed_steps_per_s(2_000, 3, start=10.0, now=11.0) == 6_000
     assert executors.seed_steps_per_s(0, 3, start=10.0, now=10.0) == 0.0
+
+
+def test_study_bar_counts_variants_and_units_in_training_order() -> None:
+    units = [Unit("b", Config(), (0, 1), 0, 2), Unit("b", Config(), (2,), 1, 2),
+             Unit("a", Config(), (0, 1, 2), 0, 1)]
+    assert executors.study_position(units, 0, 0) == "variant 1/2 b, units 0/3 done"
+    assert executors.study_position(units, 2, 2) == "variant 2/2 a, units 2/3 done"
+    assert executors.study_position(units, 2, 3) == "variant 2/2 a, units 3/3 done"
+
+
+def test_study_bar_ends_at_every_units_seed_steps(monkeypatch, capsys) -> None:
+    """Two units of 2 and 3 seeds x 100 steps: the study bar ends at 500 seed-steps and says
+    every unit is done, whatever steps the units' reports stopped at."""
+    def fake_train(config, seeds, progress=None):
+        for step in (40, 80):  # the last report falls short of total_steps on purpose
+            progress(step, {"return": 1.0})
+        return list(seeds)
+
+    monkeypatch.setattr(dqn.train, "train", fake_train)
+    config = Config(total_steps=100, learning_starts=10)
+    units = [Unit("a", config, (0, 1), 0, 1), Unit("b", config, (0, 1, 2), 0, 1)]
+    done = []
+    LocalExecutor().run(units, lambda u, r: done.append(r.records), label="s", progress=True)
+    assert done == [[0, 1], [0, 1, 2]]
+    err = capsys.readouterr().err
+    assert "s (all units)" in err and "variant 2/2 b, units 2/2 done" in err
+    assert "500/500" in err
