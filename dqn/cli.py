@@ -7,11 +7,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from dqn import adaptive, bench, runner, studyfile, sweep
+from dqn import adaptive, bench, play, runner, studyfile, sweep, weights
 from dqn.config import FIELDS, ConfigError, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
 from dqn.paths import RESULTS_DIR
+from dqn.play import PlayError
 from dqn.plots import make_figures
 from dqn.ray_executor import DEFAULT_GPUS_PER_UNIT, DEFAULT_MAX_RETRIES
 from dqn.report import write_report
@@ -102,6 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", type=Path, help="the .npz to write (default "
                    f"<results>/<study>/{FILENAME})")
 
+    p = sub.add_parser("play", help="render one greedy episode of a trained seed as a GIF")
+    p.add_argument("name", help="a study with results (its folder under --results-dir)")
+    p.add_argument("variant", help="one of the study's variants")
+    p.add_argument("seed", type=int, help="one of the variant's finished seeds")
+    p.add_argument("--out", type=Path, help="the GIF to write (default <results>/<study>/"
+                   "weights/<variant>/seed-<seed>.gif)")
+    p.add_argument("--retrain", action="store_true",
+                   help="no weights kept for the seed: train it alone first (same numbers as "
+                        "in its batch, checked against its recorded evaluations)")
+    p.add_argument("--episode-seed", type=int, default=0, metavar="N",
+                   help="the episode's start, gymnasium's reset(seed=N) (default 0)")
+    p.add_argument("--every", type=int, default=2, metavar="N",
+                   help="keep every N-th frame (default 2; the GIF still plays in real time)")
+    p.add_argument("--scale", type=float, default=0.5, help="frame size (default 0.5)")
+
     sub.add_parser("list", help="list the studies and their questions")
     sub.add_parser("config", help="list every config key with its default and meaning")
 
@@ -121,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args.results = results
     try:
         return COMMANDS[args.command](args)
-    except (studyfile.StudyError, ExecutorError, StoreError) as e:
+    except (studyfile.StudyError, ExecutorError, StoreError, PlayError,
+            weights.WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except UnitsFailed as e:
@@ -227,6 +244,25 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _play(args: argparse.Namespace) -> int:
+    study_dir = args.results / args.name
+    if args.every < 1 or not 0 < args.scale <= 4:
+        raise PlayError(f"command line: --every {args.every} must be >= 1 and --scale "
+                        f"{args.scale} in (0, 4]")
+    try:
+        sw = weights.load(study_dir, args.variant, args.seed)
+    except weights.WeightsError:
+        if not args.retrain:
+            raise
+        sw = play.retrain(study_dir, args.variant, args.seed)
+    gif = args.out or play.default_gif(study_dir, args.variant, args.seed)
+    ep = play.play(sw, gif, episode_seed=args.episode_seed, every=args.every, scale=args.scale)
+    final = play.recorded_evals(study_dir, args.variant, args.seed)["return"].iloc[-1]
+    print(f"{args.name}/{args.variant} seed {args.seed}: return {ep.ret:g} in {ep.steps} steps "
+          f"(its final evaluation: {final:g}); wrote {gif}")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     print(studyfile.listing(width=shutil.get_terminal_size().columns))
     return 0
@@ -244,4 +280,4 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"study": _study, "sweep": _sweep, "figures": _figures, "report": _report,
-            "export": _export, "list": _list, "config": _config, "bench": _bench}
+            "export": _export, "play": _play, "list": _list, "config": _config, "bench": _bench}

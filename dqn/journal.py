@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from dqn import weights
 from dqn.config import Config, from_dict
 from dqn.decisions import MARGIN
 from dqn.lock import locked
@@ -48,6 +49,7 @@ class StudyHeader(Protocol):
     baseline: str
     margin: float  # equivalence margin of the study's verdicts
     variants: dict[str, Any]  # in study-file order
+    commit_weights: bool  # keep the final weights in git (dqn.weights)
 
 
 def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
@@ -84,7 +86,12 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
         pending.mkdir(exist_ok=True)
         path = pending / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json"
         write_atomic(path, lambda tmp: tmp.write_text(json.dumps(entry)))
-        return _apply(out, path)
+        notes = _apply(out, path)
+        if getattr(r, "weights", None) is not None:  # after the unit is recorded: weights
+            # are not results (a crash here loses only them)
+            weights.save(out, unit.variant, unit.seeds, unit.config.hash(), r.weights,
+                         in_git=study.commit_weights)
+        return notes
 
 
 def recover(out: Path) -> list[str]:
@@ -110,7 +117,7 @@ def _clear_stale(out: Path) -> None:
     for name in ("run.json", *(f"{t}.csv" for t in TABLES)):
         for stale in out.glob(f".{name}.*.tmp"):
             stale.unlink(missing_ok=True)
-    for stale in (out / PENDING).glob(".*.tmp"):
+    for stale in [*(out / PENDING).glob(".*.tmp"), *(out / weights.FOLDER).glob("*/.*.tmp")]:
         stale.unlink(missing_ok=True)
 
 

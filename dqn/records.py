@@ -6,18 +6,33 @@ Diagnostics accumulate on the device and reach the host only at the logging inte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from dqn.agent import UpdateStats
+from dqn.agent import Agent, UpdateStats
 from dqn.schema import COLUMNS, DIAGNOSTICS
 
 EPISODE_COLUMNS = COLUMNS["episodes"]
 EVAL_COLUMNS = COLUMNS["evals"]
 DIAGNOSTIC_COLUMNS = COLUMNS["diagnostics"]
+
+
+@dataclass
+class FinalWeights:
+    """Every seed's online network at the end of training: enough to act greedily again."""
+
+    spec: dict[str, Any]  # the fields of networks.NetSpec
+    params: np.ndarray  # (S, P) float32, the flat parameter buffer
+    stats: np.ndarray  # (S, n_stats) float32, BatchNorm running statistics
+
+    @staticmethod
+    def of(agent: Agent) -> FinalWeights:
+        return FinalWeights(asdict(agent.spec), agent.params.detach().cpu().numpy().copy(),
+                            agent.stats.detach().cpu().numpy().copy())
 
 
 @dataclass
@@ -30,6 +45,7 @@ class Records:
     wall_time_s: float
     seed_steps_per_s: float
     diverged_seeds: list[int] = field(default_factory=list)
+    weights: FinalWeights | None = None  # None from runs that do not keep them
 
 
 class Recorder:
@@ -102,8 +118,8 @@ class Recorder:
             out["eval"] = float(np.mean(self._evals[-1]["return"]))
         return out
 
-    def finish(self, wall_time_s: float) -> Records:
-        """The run's tables, in stable (seed, time) order."""
+    def finish(self, wall_time_s: float, weights: FinalWeights | None = None) -> Records:
+        """The run's tables, in stable (seed, time) order, and the final weights."""
         def table(chunks: list[dict[str, np.ndarray]], columns: tuple[str, ...]) -> pd.DataFrame:
             if not chunks:
                 return pd.DataFrame({c: [] for c in columns})
@@ -118,4 +134,5 @@ class Recorder:
             wall_time_s=wall_time_s,
             seed_steps_per_s=len(self.seeds) * self.steps / max(wall_time_s, 1e-9),
             diverged_seeds=[int(s) for s in diverged],
+            weights=weights,
         )

@@ -34,6 +34,8 @@ STUDY_KEYS = {
     "variants": "named config overrides, one table per variant",
     "adaptive": "train in stages, deciding each comparison group-sequentially: stage, "
                 "max_seeds, spending (dqn.adaptive; instead of seeds)",
+    "commit_weights": "true: keep the final network weights (results/<study>/weights/) in "
+                      "git; default false, they stay on the machine that trained them",
     "expect": "learning expectations per variant, checked by `make regress`",
     "fast": "the CI tier of expectations: seeds, steps and expect tables, run by `make test`",
 }
@@ -61,6 +63,7 @@ class StudyFile:
     seed_chunk: int | None = None  # None: each variant's seeds train as one unit
     margin: float = MARGIN  # equivalence margin on P(improvement), dqn.decisions
     adaptive: dict[str, Any] | None = None  # [adaptive] design keys; None: fixed seeds
+    commit_weights: bool = False  # weights/ without its own .gitignore (dqn.weights)
 
     def configs(self, steps: int | None = None, device: str | None = None,
                 quick: bool = False,
@@ -188,10 +191,15 @@ def load(path: Path) -> StudyFile:
         raise StudyError(f"{where}: key 'margin': {margin!r} must be a number between 0 and "
                          "0.5 (a distance from P(improvement) = 1/2)")
     adaptive = _adaptive(data, where, float(margin))
+    commit_weights = data.get("commit_weights", False)
+    if not isinstance(commit_weights, bool):
+        raise StudyError(f"{where}: key 'commit_weights': {commit_weights!r} must be true or "
+                         "false")
     expect = _table(data.get("expect", {}), f"{where}: key 'expect'")
     fast = _table(data.get("fast", {}), f"{where}: key 'fast'")
     study = StudyFile(path.stem, path, " ".join(question.split()), seeds, baseline, base,
-                      variants, expect, fast, seed_chunk, float(margin), adaptive)
+                      variants, expect, fast, seed_chunk, float(margin), adaptive,
+                      commit_weights)
     try:
         study.configs()
         validate_expectations(expect, fast, variants, where)

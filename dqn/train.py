@@ -16,7 +16,7 @@ from dqn import envs
 from dqn.agent import Agent
 from dqn.config import Config
 from dqn.device import cpu_settings, resolve_device
-from dqn.records import Recorder, Records
+from dqn.records import FinalWeights, Recorder, Records
 from dqn.replay import Replay
 from dqn.schedules import epsilon as epsilon_schedule
 from dqn.seeding import Stream, integers, keys, mix64, stream_seed, uniform
@@ -105,7 +105,7 @@ def _train(c: Config, seeds: list[int], device: torch.device,
 
     env.close()
     evaluator.close()
-    return rec.finish(wall_time_s=time.perf_counter() - start)
+    return rec.finish(wall_time_s=time.perf_counter() - start, weights=FinalWeights.of(agent))
 
 
 class Evaluator:

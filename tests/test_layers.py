@@ -19,11 +19,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("seeding", "envs", "device", "footprint", "networks", "optim", "replay",
              "schedules", "agent", "records", "train", "plain"),
     "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions",
-                "sequential", "adaptive_verdicts",
+                "sequential", "adaptive_verdicts", "weights",
                 "results", "overview", "scoring", "figure_style", "plots", "report", "export",
                 "expectations"),
     "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
-               "sweep", "bench"),
+               "sweep", "play", "bench"),
     "entry": ("cli", "__main__"),
 }
 # What each layer may import at run time. The results layer (the store and the analysis) skips
