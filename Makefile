@@ -41,7 +41,7 @@ STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 # the ray extra is installed only when something asks for Ray
 RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
-.PHONY: help setup setup-ray study sweep figures report test test-slow test-ray regress bench lint \
+.PHONY: help setup setup-ray study sweep play figures report test test-slow test-ray regress bench lint \
 	clean all-studies
 
 help:
@@ -52,6 +52,8 @@ help:
 	@echo "make all-studies      every study in studies/ (same options)"
 	@echo "make sweep GRID=\"lr=1e-3,3e-4 batch_size=32,64\" [SEEDS= STEPS= QUICK=1 SET=]"
 	@echo "                      every grid point against the default agent (results/sweeps/)"
+	@echo "make play NAME=<study> VARIANT= SEED= [GIF=out.gif RETRAIN=1]"
+	@echo "                      one greedy episode of a trained seed, as a GIF"
 	@echo "make figures [NAME=]  redraw figures and summary.csv from the CSVs"
 	@echo "make report           results/REPORT.md from every study's CSVs"
 	@echo "make test             unit tests and the fast learning tier (CI)"
@@ -85,6 +87,15 @@ sweep: setup
 	$(PY) -m dqn sweep $(foreach g,$(GRID),--grid $(g)) $(if $(SEEDS),--seeds $(SEEDS)) \
 		$(if $(STEPS),--steps $(STEPS)) $(if $(DEVICE),--device $(DEVICE)) \
 		$(if $(QUICK),--quick) $(if $(OUT),--out $(OUT)) $(foreach s,$(SET),--set $(s))
+
+# one greedy episode of a trained seed as a GIF: make play NAME=batchnorm VARIANT=batchnorm SEED=12
+VARIANT ?=
+SEED ?=
+GIF ?=
+RETRAIN ?=
+play: setup
+	$(PY) -m dqn play $(NAME) $(VARIANT) $(SEED) $(if $(GIF),--out $(GIF)) \
+		$(if $(RETRAIN),--retrain)
 
 figures: setup
 	$(PY) -m dqn figures $(NAME) $(if $(OUT),--out $(OUT))
