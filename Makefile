@@ -54,7 +54,8 @@ help:
 	@echo "                      every grid point against the default agent (results/sweeps/)"
 	@echo "make play NAME=<study> VARIANT= SEED= [GIF=out.gif RETRAIN=1]"
 	@echo "                      one greedy episode of a trained seed, as a GIF"
-	@echo "make figures [NAME=]  redraw figures and summary.csv from the CSVs"
+	@echo "make figures [NAME=] [FORMAT=pdf,svg NO_SUBTITLE=1]"
+	@echo "                      redraw figures and summary.csv from the CSVs"
 	@echo "make report           results/REPORT.md from every study's CSVs"
 	@echo "make test             unit tests and the fast learning tier (CI)"
 	@echo "make test-slow        longer fault-injection checks"
@@ -97,8 +98,13 @@ play: setup
 	$(PY) -m dqn play $(NAME) $(VARIANT) $(SEED) $(if $(GIF),--out $(GIF)) \
 		$(if $(RETRAIN),--retrain)
 
+# figure export: FORMAT=pdf,svg (default png) NO_SUBTITLE=1 (no question or captions)
+FORMAT ?=
+NO_SUBTITLE ?=
+comma := ,
 figures: setup
-	$(PY) -m dqn figures $(NAME) $(if $(OUT),--out $(OUT))
+	$(PY) -m dqn figures $(NAME) $(if $(OUT),--out $(OUT)) \
+		$(foreach f,$(subst $(comma), ,$(FORMAT)),--format $(f)) $(if $(NO_SUBTITLE),--no-subtitle)
 
 report: setup
 	$(PY) -m dqn report $(if $(OUT),--out $(OUT))

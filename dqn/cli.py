@@ -11,6 +11,7 @@ from dqn import adaptive, bench, play, runner, studyfile, sweep, weights
 from dqn.config import FIELDS, ConfigError, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
+from dqn.figure_style import FORMATS
 from dqn.paths import RESULTS_DIR
 from dqn.play import PlayError
 from dqn.plots import make_figures
@@ -93,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("figures", help="redraw figures and summary.csv from the CSVs")
     p.add_argument("name", nargs="?", help="one study (default: every study with results)")
     p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
+    p.add_argument("--format", action="append", choices=FORMATS, dest="formats",
+                   help="file format, repeatable (default png; pdf and svg for papers)")
+    p.add_argument("--no-subtitle", action="store_true",
+                   help="leave out the study question under each title and the caption "
+                        "below the axes (a paper's own caption replaces them)")
 
     p = sub.add_parser("report", help="write results/REPORT.md from the CSVs")
     p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
@@ -219,7 +225,8 @@ def _figures(args: argparse.Namespace) -> int:
     for d in dirs:
         print(f"[{d.name}]")
         try:
-            written = make_figures(d)
+            written = make_figures(d, formats=tuple(dict.fromkeys(args.formats or ["png"])),
+                                   subtitle=not args.no_subtitle)
         except StoreError as e:  # the other studies' figures are still drawn
             damaged.append(f"{d.name}: {e}")
             continue

@@ -129,6 +129,25 @@ def bootstrap_ci(x: Any, statistic: str = "mean", n_resamples: int = N_RESAMPLES
                                 n_resamples, seed, confidence)
 
 
+def profile(x: Any, tau: np.ndarray) -> np.ndarray:
+    """Performance profile of the finite scores x (n,): the fraction of them above each
+    threshold, F(tau) = #{i: x_i > tau} / n, (T,) for tau (T,)."""
+    x = finite(x)
+    return (x[None, :] > np.asarray(tau)[:, None]).mean(axis=1)
+
+
+def profile_band(x: Any, tau: np.ndarray,
+                 confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise percentile bootstrap band of the performance profile of the finite x (n,),
+    ((T,), (T,)) for tau (T,), exactly, without resampling: a resample draws n seeds with
+    replacement, each above tau with probability p = F(tau), so n F*(tau) ~ Binomial(n, p)
+    and the band is that binomial's quantiles / n."""
+    n = finite(x).size
+    p = profile(x, tau)
+    tail = (1 - confidence) / 2
+    return (sps.binom.ppf(tail, n, p) / n, sps.binom.ppf(1 - tail, n, p) / n)
+
+
 def p_greater(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     """P(X > Y) + P(X = Y) / 2 of x (..., n) over y (..., m), vectorised over leading
     (resample) axes, as scipy.stats.permutation_test requires."""

@@ -4,9 +4,10 @@ labels, the steps axis, solved-threshold lines and the common scale of mixed-env
 
 from __future__ import annotations
 
+import math
 import sys
 import textwrap
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -41,14 +42,93 @@ def warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def variant_colours(variants: list[str], baseline: str | None) -> dict[str, str]:
-    """Baseline black, the others the colourblind palette in study order (same in every figure)."""
-    palette = sns.color_palette("colorblind", max(1, len(variants))).as_hex()
+FORMATS = ("png", "pdf", "svg")
+"""The file formats figures can be written in (`figures --format`)."""
+
+HIGHLIGHT_AT = 10
+"""Above this many variants, curves highlight the baseline and the best and worst variants."""
+HIGHLIGHTED = 3
+"""How many of the best and of the worst variants (by final-score IQM) keep their colour."""
+OTHERS_COLOUR = "#b0b0b0"
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a study's figures go and how: <folder>/<figure>.<format> for every format;
+    `subtitle` False drops the study question under the title and the caption below the
+    axes (for export, where a paper's own caption replaces them)."""
+
+    folder: Path
+    formats: tuple[str, ...] = ("png",)
+    subtitle: bool = True
+
+
+def palette(n: int, hues: bool = False) -> list[str]:
+    """n distinct colours, none repeated: seaborn's colourblind palette up to 10, tab20 up to
+    20, then (or with `hues`) n evenly spaced HUSL hues, taken in a stride so that neighbours
+    in study order differ."""
+    if n <= 10 and not hues:
+        return sns.color_palette("colorblind", max(n, 1)).as_hex()[:n]
+    if n <= 20 and not hues:
+        return sns.color_palette("tab20", 20).as_hex()[:n]
+    spread = sns.color_palette("husl", max(n, 1)).as_hex()
+    stride = next(k for k in (7, 5, 3, 11, 13, 1) if math.gcd(k, n) == 1)
+    return [spread[(i * stride) % n] for i in range(n)]
+
+
+def variant_colours(variants: list[str], baseline: str | None,
+                    first: set[str] | None = None) -> dict[str, str]:
+    """Baseline black, the others distinct colours in study order (the same in every figure).
+    The variants in `first` (the highlighted ones, `highlighted`) take the colourblind
+    palette and the rest HUSL hues, so the few drawn in colour differ most."""
     others = [v for v in variants if v != baseline]
-    colours = {v: palette[i % len(palette)] for i, v in enumerate(others)}
+    if first is None:
+        colours = dict(zip(others, palette(len(others)), strict=True))
+    else:
+        lead = [v for v in others if v in first]
+        rest = [v for v in others if v not in first]
+        colours = dict(zip(lead + rest, palette(len(lead)) + palette(len(rest), hues=True),
+                           strict=True))
     if baseline is not None:
         colours[baseline] = BASELINE_COLOUR
     return colours
+
+
+def highlighted(variants: list[str], baseline: str | None,
+                final_iqm: dict[str, float]) -> set[str] | None:
+    """The variants that keep their colour when there are more than HIGHLIGHT_AT: the
+    baseline and the HIGHLIGHTED best and worst by final-score IQM. None: every variant."""
+    if len(variants) <= HIGHLIGHT_AT:
+        return None
+    scored = [v for v in variants if v != baseline and np.isfinite(final_iqm.get(v, np.nan))]
+    ranked = sorted(scored, key=lambda v: final_iqm[v])
+    return {baseline, *ranked[:HIGHLIGHTED], *ranked[-HIGHLIGHTED:]} - {None}
+
+
+def highlight_caption(shown: set[str] | None, n: int) -> str:
+    if shown is None:
+        return ""
+    return (f" With {n} variants, the baseline and the {HIGHLIGHTED} best and {HIGHLIGHTED} "
+            "worst by final-score IQM are in colour; the others are thin grey lines without "
+            "bands (every variant in colour: final_scores and summary.csv).")
+
+
+def return_range(study: StudyResults) -> tuple[float, float] | None:
+    """The axis limits of returns: the environment's whole return range (0 to 1 when they are
+    normalised), so figures of different studies compare by eye; None for an unknown env."""
+    if study.mixed_env:
+        return 0.0, 1.0
+    spec = env_facts.known(study.env_id)
+    return None if spec is None else (spec.min_return, spec.max_return)
+
+
+def span_returns(ax: plt.Axes, study: StudyResults, axis: str = "y") -> None:
+    """Set the returns axis to the environment's return range, with a 3% margin."""
+    r = return_range(study)
+    if r is None:
+        return
+    pad = 0.03 * (r[1] - r[0])
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(r[0] - pad, r[1] + pad)
 
 
 def label(v: str, baseline: str | None) -> str:
@@ -57,12 +137,16 @@ def label(v: str, baseline: str | None) -> str:
 
 
 class Fig:
-    """A figure with a bold title, the study question under it and a caption at the bottom."""
+    """A figure with a bold title, the study question under it and a caption at the bottom
+    (question and caption only when `out.subtitle`)."""
 
-    def __init__(self, study: StudyResults, what: str, nrows: int = 1, ncols: int = 1,
-                 width: float = 9.0, height: float = 4.5, caption: str = "", **kw) -> None:
-        q = textwrap.wrap(study.question, int(width * 15)) if study.question else []
-        cap = textwrap.wrap(caption, int(width * 17)) if caption else []
+    def __init__(self, study: StudyResults, what: str, out: Output, nrows: int = 1,
+                 ncols: int = 1, width: float = 9.0, height: float = 4.5, caption: str = "",
+                 **kw) -> None:
+        self.out = out
+        q = (textwrap.wrap(study.question, int(width * 15))
+             if study.question and out.subtitle else [])
+        cap = textwrap.wrap(caption, int(width * 17)) if caption and out.subtitle else []
         self.top = 0.45 + 0.16 * len(q)
         self.bottom = 0.1 + 0.15 * len(cap)
         total = height + self.top + self.bottom
@@ -78,13 +162,27 @@ class Fig:
                           fontsize=7.5, color="0.35")
         self.total = total
 
-    def save(self, path: Path) -> Path:
+    def save(self, name: str) -> list[Path]:
+        """Write <folder>/<name>.<format> for every format of the output; returns them."""
         self.fig.tight_layout(rect=(0, self.bottom / self.total, 1, 1 - self.top / self.total))
-        # Software=None drops the matplotlib version stamp, so same data -> same bytes.
-        write_atomic(path, lambda tmp: self.fig.savefig(
-            tmp, format="png", dpi=DPI, metadata={"Software": None}))
+        paths = []
+        for fmt in self.out.formats:
+            path = self.out.folder / f"{name}.{fmt}"
+            # no dates or version stamps in the files: same data, same bytes
+            # text stays text (editable, searchable); TrueType fonts in PDFs, which
+            # publishers ask for (Type 3 is matplotlib's default)
+            with plt.rc_context({"svg.hashsalt": "dqn-ablations", "svg.fonttype": "none",
+                                 "pdf.fonttype": 42}):
+                write_atomic(path, lambda tmp, fmt=fmt: self.fig.savefig(
+                    tmp, format=fmt, dpi=DPI, metadata=_METADATA[fmt]))
+            paths.append(path)
         plt.close(self.fig)
-        return path
+        return paths
+
+
+_METADATA: dict[str, dict[str, None]] = {
+    "png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    "svg": {"Creator": None, "Date": None}}
 
 
 def steps_axis(ax: plt.Axes) -> None:

@@ -165,3 +165,25 @@ def test_median_steps_to_threshold_with_censoring():
     # Exactly half censored: half of the seeds had reached it by step 200.
     assert estimators.median_steps_to_threshold([100, 200, nan, nan], [1, 1, 0, 0]) == 200
     assert math.isnan(estimators.median_steps_to_threshold([], []))
+
+
+def test_performance_profile_and_its_band_by_hand():
+    x = [0.1, 0.2, 0.3, 0.9, np.nan]  # NaN left out: n = 4
+    tau = np.array([0.0, 0.5, 0.95])
+    assert np.array_equal(estimators.profile(x, tau), [1.0, 0.25, 0.0])
+    lo, hi = estimators.profile_band(x, tau)
+    # at tau = 0.5, resampled counts above are Binomial(4, 1/4): P(0) = 0.316 > 2.5%, so the
+    # lower end is 0; P(<= 2) = 0.949 < 97.5% <= P(<= 3) = 0.996, so the upper end is 3/4
+    assert np.array_equal(lo, [1.0, 0.0, 0.0]) and np.array_equal(hi, [1.0, 0.75, 0.0])
+
+
+def test_profile_band_is_the_bootstrap_of_seeds():
+    """The exact binomial band equals the percentiles of actually resampling seeds."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=12)
+    tau = np.linspace(0, 1, 11)
+    lo, hi = estimators.profile_band(x, tau)
+    draws = x[rng.integers(0, x.size, (200_000, x.size))]  # (B, n) resampled seeds
+    boot = (draws[:, :, None] > tau).mean(axis=1)  # (B, T)
+    assert np.array_equal(lo, np.quantile(boot, 0.025, axis=0, method="inverted_cdf"))
+    assert np.array_equal(hi, np.quantile(boot, 0.975, axis=0, method="inverted_cdf"))

@@ -136,3 +136,66 @@ def test_figures_of_a_folder_without_a_study_write_nothing(tmp_path, capsys):
         assert main(["figures", name, "--out", str(results)]) == 2
         assert f"no results for study '{name}'" in capsys.readouterr().err
     assert not list(tmp_path.rglob("summary.csv"))
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 11, 20, 21, 33, 60])
+def test_palette_never_repeats_a_colour(n):
+    colours = fs.palette(n)
+    assert len(colours) == n and len(set(colours)) == n
+    variants = ["base", *(f"v{i}" for i in range(n))]
+    c = fs.variant_colours(variants, "base", first={"v3", "v5"})
+    assert c["base"] == fs.BASELINE_COLOUR and len(set(c.values())) == n + 1
+
+
+def test_highlighting_keeps_the_baseline_and_the_three_best_and_worst():
+    variants = ["base", *(f"v{i}" for i in range(11))]
+    iqm = {f"v{i}": float(i) for i in range(11)} | {"base": 99.0, "v4": float("nan")}
+    assert fs.highlighted(variants[:fs.HIGHLIGHT_AT], "base", iqm) is None  # few: all shown
+    assert fs.highlighted(variants, "base", iqm) == {"base", "v0", "v1", "v2", "v8", "v9",
+                                                     "v10"}
+
+
+def test_returns_axes_span_the_environments_return_range(tmp_path):
+    study = load_results(make_study(tmp_path, seeds=2, evals=3))
+    assert fs.return_range(study) == (0.0, 500.0)
+    acrobot = load_results(make_study(tmp_path / "a", seeds=2, evals=3, env_id="Acrobot-v1"))
+    assert fs.return_range(acrobot) == (-500.0, 0.0)
+    mixed = load_results(make_study(tmp_path / "m", variants=tuple(MIXED), env_id=MIXED,
+                                    seeds=2, evals=3))
+    assert fs.return_range(mixed) == (0.0, 1.0)
+    fig, ax = plt.subplots()
+    fs.span_returns(ax, study, axis="x")
+    assert ax.get_xlim() == (-15.0, 515.0)
+    plt.close(fig)
+
+
+def test_many_variants_are_drawn_with_the_others_in_grey(tmp_path):
+    variants = ("baseline", *(f"v{i}" for i in range(11)))
+    d = make_study(tmp_path, variants=variants, seeds=3, evals=4)
+    written = plots.make_figures(d, n_resamples=50)
+    assert sorted(p.name for p in written) == sorted(PNGS + ["summary.csv"])
+
+
+def test_figures_export_as_pdf_and_svg_without_subtitles(tmp_path, capsys):
+    d = make_study(tmp_path / "r", seeds=3, evals=4)
+    code = main(["figures", d.name, "--out", str(d.parent), "--format", "pdf", "--format",
+                 "svg", "--no-subtitle"])
+    assert code == 0
+    for name in plots.FIGURES:
+        assert (d / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert b"<svg" in (d / f"{name}.svg").read_bytes()
+    svg = (d / "learning_curves.svg").read_text()
+    assert "learning curves" in svg  # the title is text
+    question = load_results(d).question
+    assert question and question.split()[0] not in svg  # no subtitle
+    assert not list(d.glob("*.png"))
+    # the same data give the same bytes (no dates in the files)
+    plots.make_figures(d, n_resamples=200, formats=("pdf",), subtitle=False)
+    pdf = (d / "final_scores.pdf").read_bytes()
+    plots.make_figures(d, n_resamples=200, formats=("pdf",), subtitle=False)
+    assert (d / "final_scores.pdf").read_bytes() == pdf
+    plots.make_figures(d, n_resamples=200, formats=("svg",))
+    assert question.split()[0] in (d / "learning_curves.svg").read_text()
+    with pytest.raises(SystemExit) as exit_:
+        main(["figures", d.name, "--out", str(d.parent), "--format", "jpg"])
+    assert exit_.value.code == 2 and "invalid choice: 'jpg'" in capsys.readouterr().err
