@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("config", help="list every config key with its default and meaning")
 
     p = sub.add_parser("bench", help="measure seed-steps per second against the seed count")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--out", type=Path, help="default: <results-dir>/bench")
     p.add_argument("--tiny", action="store_true", help="a seconds-long run (for tests)")
 
