@@ -44,7 +44,7 @@ def bootstrap_mask(
 
 def td_target(
     reward: torch.Tensor, bootstrap: torch.Tensor, next_q_target: torch.Tensor,
-    next_q_online: torch.Tensor | None, gamma: float, reward_scale: float,
+    next_q_online: torch.Tensor | None, gamma: float | torch.Tensor, reward_scale: float,
 ) -> torch.Tensor:
     """The Bellman target, (S, B) from rewards (S, B) and next-state Q-values (S, B, A).
 
@@ -52,7 +52,8 @@ def td_target(
         a* = argmax_a Q_target(s', a)              (DQN)
         a* = argmax_a Q_online(s', a)              (double DQN: pass next_q_online)
 
-    c is reward_scale (inside the target only), m the bootstrap mask.
+    c is reward_scale (inside the target only), m the bootstrap mask. For n-step transitions
+    r is the discounted sum of m rewards and gamma the tensor gamma^m (S, B) (dqn.nstep).
     """
     if next_q_online is None:
         next_value = next_q_target.max(dim=-1).values  # (S, B)
@@ -182,8 +183,11 @@ class Agent:
             next_q_online = self._q(False, batch["next_obs"]) if c.double_dqn else None
             bootstrap = bootstrap_mask(batch["terminated"], batch["truncated"],
                                        c.terminal_masking, c.truncation)  # (S, B)
+            # n-step transitions bootstrap after their own number of steps m: gamma^m
+            gamma = c.gamma if "horizon" not in batch else c.gamma ** batch["horizon"].to(
+                bootstrap.dtype)  # float or (S, B)
             y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
-                          c.gamma, c.reward_scale)  # (S, B)
+                          gamma, c.reward_scale)  # (S, B)
             if self.spec.batchnorm:
                 q_taken, loss = self._gradient_autograd(batch, y, mask)
             else:

@@ -87,6 +87,8 @@ class Config:
     """Mask the bootstrap at terminal states; off bootstraps from max Q(s') even there."""
     truncation: Literal["bootstrap", "terminal"] = "bootstrap"
     """At time-limit truncations, bootstrap (correct) or treat them as terminal."""
+    n_step: int = 1
+    """Rewards summed before bootstrapping: y = sum_{k<n} g^k r_k + g^n max Q(s_n) (dqn.nstep)."""
 
     # replay
     buffer_size: int = 5_000
@@ -142,14 +144,21 @@ class Config:
         return d
 
     def hash(self) -> str:
-        """A short stable hash of the resolved config (used to recognise finished results)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """A short stable hash of the resolved config (used to recognise finished results).
+        Keys added after results were published count only when set away from their
+        default (LATER_DEFAULTS), so those results keep their hash."""
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
     def replace(self, **overrides: Any) -> Config:
         """A copy with validated overrides."""
         return from_dict({**self.to_dict(), **overrides})
 
+
+LATER_DEFAULTS: dict[str, Any] = {"n_step": 1}
+"""Config keys added after results were committed, with the defaults that mean 'off'."""
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
 _HINTS = typing.get_type_hints(Config)
@@ -265,6 +274,7 @@ def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
         ("lr", c.lr >= 0.0 and math.isfinite(c.lr), "must be >= 0 and finite"),
         ("max_grad_norm", c.max_grad_norm >= 0.0, "must be >= 0 (0 disables clipping)"),
         ("gamma", 0.0 <= c.gamma <= 1.0, "must be in [0, 1]"),
+        ("n_step", 1 <= c.n_step <= 100, "must be in [1, 100]"),
         ("reward_scale", math.isfinite(c.reward_scale), "must be finite"),
         ("buffer_size", c.buffer_size >= c.batch_size, "must be >= batch_size"),
         ("batch_size", c.batch_size >= (2 if c.batchnorm else 1),

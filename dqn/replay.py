@@ -14,7 +14,9 @@ import torch
 class Replay:
     """Transitions (s, a, r, s', terminated, truncated) for S seeds, capacity C each."""
 
-    def __init__(self, S: int, capacity: int, obs_dim: int, device: torch.device) -> None:
+    def __init__(self, S: int, capacity: int, obs_dim: int, device: torch.device,
+                 horizon: bool = False) -> None:
+        """horizon: also keep each transition's step count m (n-step transitions, dqn.nstep)."""
         C1 = capacity + 1  # + the scratch slot
         self.S, self.capacity, self.device = S, capacity, device
         self.obs = torch.zeros(S, C1, obs_dim, device=device)  # (S, C+1, obs_dim)
@@ -23,6 +25,8 @@ class Replay:
         self.reward = torch.zeros(S, C1, device=device)  # (S, C+1)
         self.terminated = torch.zeros(S, C1, dtype=torch.bool, device=device)  # (S, C+1)
         self.truncated = torch.zeros(S, C1, dtype=torch.bool, device=device)  # (S, C+1)
+        self.horizon = (torch.ones(S, C1, dtype=torch.long, device=device)  # (S, C+1)
+                        if horizon else None)
         self.ptr = torch.zeros(S, dtype=torch.long, device=device)  # (S,) next slot to write
         self.count = torch.zeros(S, dtype=torch.long, device=device)  # (S,) filled slots
         self._rows = torch.arange(S, device=device)  # (S,)
@@ -31,18 +35,24 @@ class Replay:
     def add(
         self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
         next_obs: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
-        keep: torch.Tensor, every: bool = False,
+        keep: torch.Tensor, every: bool = False, horizon: torch.Tensor | None = None,
     ) -> None:
         """Store one transition per seed (tensors with leading dim S) where keep (S,) is True.
 
         every: the caller knows on the host that keep is all True, which saves three passes.
+        horizon (S,): each transition's step count, for a memory made with horizon=True.
         """
         slot = self.ptr if every else torch.where(keep, self.ptr, self.capacity)  # (S,)
         # index_copy_ into the (S * (C+1), ...) views: cheaper than advanced-index assignment
         flat = self._base + slot  # (S,)
-        for buffer, value in ((self.obs, obs), (self.next_obs, next_obs),
-                              (self.action, action), (self.reward, reward),
-                              (self.terminated, terminated), (self.truncated, truncated)):
+        pairs = [(self.obs, obs), (self.next_obs, next_obs), (self.action, action),
+                 (self.reward, reward), (self.terminated, terminated),
+                 (self.truncated, truncated)]
+        if self.horizon is not None:
+            if horizon is None:
+                raise ValueError("this memory keeps horizons: pass horizon")
+            pairs.append((self.horizon, horizon))
+        for buffer, value in pairs:
             buffer.view(-1, *buffer.shape[2:]).index_copy_(0, flat, value)
         if every:
             self.ptr = (self.ptr + 1) % self.capacity
@@ -73,7 +83,7 @@ class Replay:
             return t.view(S * (self.capacity + 1), *t.shape[2:]).index_select(0, flat).view(
                 S, B, *t.shape[2:])
 
-        return {
+        batch = {
             "obs": take(self.obs),  # (S, B, obs_dim)
             "action": take(self.action),  # (S, B)
             "reward": take(self.reward),  # (S, B)
@@ -81,3 +91,6 @@ class Replay:
             "terminated": take(self.terminated),  # (S, B)
             "truncated": take(self.truncated),  # (S, B)
         }
+        if self.horizon is not None:
+            batch["horizon"] = take(self.horizon)  # (S, B)
+        return batch

@@ -16,6 +16,7 @@ from dqn import envs
 from dqn.agent import Agent
 from dqn.config import Config
 from dqn.device import cpu_settings, resolve_device
+from dqn.nstep import NStepQueue
 from dqn.records import FinalWeights, Recorder, Records
 from dqn.replay import Replay
 from dqn.schedules import epsilon as epsilon_schedule
@@ -43,7 +44,9 @@ def _train(c: Config, seeds: list[int], device: torch.device,
     env = envs.SeededVecEnv(c.env_id, S)
     obs_dim, n_actions = envs.spaces(env)
     agent = Agent(c, obs_dim, n_actions, [stream_seed(s, "init") for s in seeds], device)
-    replay = Replay(S, c.buffer_size, obs_dim, device)
+    replay = Replay(S, c.buffer_size, obs_dim, device, horizon=c.n_step > 1)
+    # n-step: each seed's pending transitions, released to replay once complete (dqn.nstep)
+    pending = NStepQueue(S, c.n_step, obs_dim, c.gamma, device) if c.n_step > 1 else None
     # each seed's random numbers from its own generators (dqn.seeding): the same in any batch
     explore_draws = Stream(seeds, "explore", device, uniform())  # (S,) per env step
     action_draws = Stream(seeds, "action", device, integers(n_actions))  # (S,) per env step
@@ -66,14 +69,20 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         done_np = terminated_np | truncated_np  # (S,)
 
         # store: never the autoreset step, whose "transition" spans two episodes (and with
-        # store_probability < 1 only a random fraction of the others)
+        # store_probability < 1 only a random fraction of the others); with n-step returns,
+        # the n-step transition completed by this step, if any
         keep = torch.as_tensor(~autoreset, device=device)  # (S,)
+        transition = (obs, action, torch.as_tensor(reward_np, device=device, dtype=torch.float32),
+                      next_obs, torch.as_tensor(terminated_np, device=device),
+                      torch.as_tensor(truncated_np, device=device))
+        horizon = None
+        if pending is not None:
+            done = pending.step(*transition, valid=keep)
+            transition, horizon, keep = done.transition, done.horizon, done.ready
         if c.store_probability < 1.0:
             keep &= store_draws.next() < c.store_probability
-        replay.add(obs, action, torch.as_tensor(reward_np, device=device, dtype=torch.float32),
-                   next_obs, torch.as_tensor(terminated_np, device=device),
-                   torch.as_tensor(truncated_np, device=device), keep,
-                   every=c.store_probability == 1.0 and not autoreset.any())
+        replay.add(*transition, keep, horizon=horizon,
+                   every=pending is None and c.store_probability == 1.0 and not autoreset.any())
         rec.episode_step(step, reward_np, done_np, autoreset, eps)
 
         # learn: only seeds holding a full batch move (memory clearing can empty a seed's);
@@ -87,8 +96,10 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         if done_np.any():
             ended = torch.as_tensor(done_np, device=device)
             episodes += ended.long()
-            if c.clear_memory_each_episode:
+            if c.clear_memory_each_episode:  # pending n-step transitions are memory too
                 replay.clear(ended)
+                if pending is not None:
+                    pending.clear(ended)
 
         # sync target: the hard copies due after this env step
         agent.sync_target(step=step, episodes=episodes, episode_ended=done_np)
