@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dqn import noisy
 from dqn.config import Config
 from dqn.networks import (
     NetSpec,
@@ -63,25 +64,32 @@ def td_target(
     return reward_scale * reward + gamma * bootstrap * next_value
 
 
-def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Each seed's mean loss over its batch, (S,), from (S, B) predictions and targets."""
+def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str,
+            weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Each seed's mean loss over its batch, (S,), from (S, B) predictions and targets; with
+    importance weights w (S, B) (prioritized replay) the mean of w_i * loss_i."""
     if kind == "huber":
         per_item = F.smooth_l1_loss(q_taken, target, reduction="none", beta=1.0)
     else:
         per_item = F.mse_loss(q_taken, target, reduction="none")
+    if weight is not None:
+        per_item = weight * per_item
     return per_item.mean(dim=1)
 
 
-def td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+def td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor, kind: str,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
     """d td_loss / d q_taken, (S, B): each seed's loss is a mean over its B items, so
 
-        mse:    2 (q - y) / B
-        huber:  clamp(q - y, -1, 1) / B     (delta 1)
+        mse:    2 w (q - y) / B
+        huber:  w clamp(q - y, -1, 1) / B     (delta 1)
+
+    with w the importance weights (1 without prioritized replay).
     """
     diff = q_taken - target
-    if kind == "huber":
-        return diff.clamp(-1.0, 1.0) / diff.shape[1]
-    return diff * (2.0 / diff.shape[1])
+    grad = diff.clamp(-1.0, 1.0) / diff.shape[1] if kind == "huber" else diff * (
+        2.0 / diff.shape[1])
+    return grad if weight is None else weight * grad
 
 
 def polyak(target: torch.Tensor, online: torch.Tensor, tau: float, due: torch.Tensor
@@ -105,6 +113,7 @@ class UpdateStats:
     td_abs: torch.Tensor
     grad_norm: torch.Tensor
     updated: torch.Tensor
+    td_error: torch.Tensor  # (S, B) |delta| of every sampled transition (new priorities)
 
 
 class Agent:
@@ -118,7 +127,10 @@ class Agent:
         self.spec = NetSpec.from_config(config, obs_dim, n_actions)
         self.S, self.n_actions, self.device = len(init_seeds), n_actions, device
         self.on_cpu = device.type == "cpu"
-        self.params = init_params(self.spec, init_seeds, device)  # (S, P)
+        self.params = init_params(noisy.base(self.spec), init_seeds, device)  # (S, P)
+        if self.spec.noisy:  # then sigma (S, P_lin) after the plain network's parameters
+            self.params = torch.cat([self.params, noisy.init_sigma(
+                self.spec, self.S, config.noisy_sigma0, device)], dim=1)
         self.stats = init_stats(self.spec, self.S, device)  # (S, n_stats) BatchNorm running
         self.target_params = self.params.clone()  # (S, P)
         self.target_stats = self.stats.clone()  # (S, n_stats)
@@ -132,8 +144,15 @@ class Agent:
         self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw",
                                      grad=self.grad)
 
-    def _q(self, target: bool, x: torch.Tensor) -> torch.Tensor:
-        """Q-values (S, N, A) of the online or the target network, BatchNorm in eval mode."""
+    def _q(self, target: bool, x: torch.Tensor, noise: torch.Tensor | None = None
+           ) -> torch.Tensor:
+        """Q-values (S, N, A) of the online or the target network, BatchNorm in eval mode;
+        a noisy network acts under `noise` (S, noise_size), or as its mean without."""
+        if self.spec.noisy:
+            params, stats = ((self.target_params, self.target_stats) if target
+                             else (self.params, self.stats))
+            plain = noisy.effective(self.spec, params, noise)  # (S, P_base)
+            return q_values(noisy.base(self.spec), plain, stats, x)[0]
         if self.spec.batchnorm:
             params, stats = ((self.target_params, self.target_stats) if target
                              else (self.params, self.stats))
@@ -154,33 +173,39 @@ class Agent:
 
     # acting -------------------------------------------------------------------------------
     @torch.no_grad()
-    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        """Greedy actions (S, N) for observations (S, N, obs_dim), BatchNorm in eval mode."""
-        return self._q(False, obs).argmax(dim=-1)
+    def greedy(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Greedy actions (S, N) for observations (S, N, obs_dim), BatchNorm in eval mode; a
+        noisy network under `noise` (S, noise_size), or its mean network without."""
+        return self._q(False, obs, noise).argmax(dim=-1)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, epsilon: torch.Tensor, uniform: torch.Tensor,
-            random_action: torch.Tensor) -> torch.Tensor:
+            random_action: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Epsilon-greedy actions (S,) for one observation per seed (S, obs_dim): seed i takes
         random_action[i] (S,) where uniform[i] (S,) in [0, 1) is below epsilon[i], else its
-        greedy action."""
+        greedy action (a noisy network's under this step's `noise`, with epsilon 0)."""
         explore = uniform < epsilon  # (S,)
         if self.on_cpu and bool(explore.all()):  # read on the host for free: no greedy needed
             return random_action
-        greedy = self.greedy(obs[:, None])[:, 0]  # (S,)
+        greedy = self.greedy(obs[:, None], noise)[:, 0]  # (S,)
         return torch.where(explore, random_action, greedy)
 
     # learning -----------------------------------------------------------------------------
-    def update(self, batch: dict[str, torch.Tensor], mask: torch.Tensor) -> UpdateStats:
+    def update(self, batch: dict[str, torch.Tensor], mask: torch.Tensor,
+               noise: torch.Tensor | None = None) -> UpdateStats:
         """One gradient step on a batch (S, B, ...) for the seeds where mask (S,) is True.
 
         Each seed's gradient is that of its own mean loss alone: batched matmuls per seed
-        (networks.mlp_backward), or autograd with BatchNorm (_gradient_autograd).
+        (networks.mlp_backward), or autograd with BatchNorm or noisy layers
+        (_gradient_autograd). noise (S, 2, noise_size): a noisy network's draws for the
+        online and the target network.
         """
         c = self.config
+        online_noise, target_noise = (None, None) if noise is None else noise.unbind(1)
         with torch.no_grad():
-            next_q_target = self._q(True, batch["next_obs"])  # (S, B, A)
-            next_q_online = self._q(False, batch["next_obs"]) if c.double_dqn else None
+            next_q_target = self._q(True, batch["next_obs"], target_noise)  # (S, B, A)
+            next_q_online = (self._q(False, batch["next_obs"], online_noise) if c.double_dqn
+                             else None)
             bootstrap = bootstrap_mask(batch["terminated"], batch["truncated"],
                                        c.terminal_masking, c.truncation)  # (S, B)
             # n-step transitions bootstrap after their own number of steps m: gamma^m
@@ -188,16 +213,18 @@ class Agent:
                 bootstrap.dtype)  # float or (S, B)
             y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
                           gamma, c.reward_scale)  # (S, B)
-            if self.spec.batchnorm:
-                q_taken, loss = self._gradient_autograd(batch, y, mask)
+            if self.spec.batchnorm or self.spec.noisy:
+                q_taken, loss = self._gradient_autograd(batch, y, mask, online_noise)
             else:
                 tape: list = []
                 q = mlp_forward(self.spec, self._online, batch["obs"], tape,
                                 out_layer=self._out_layer(False))  # (S, B, A)
                 q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-                loss = td_loss(q_taken, y, c.loss)  # (S,)
-                dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
-                                                  td_loss_grad(q_taken, y, c.loss)[..., None])
+                weight = batch.get("weight")  # (S, B) importance weights, or None
+                loss = td_loss(q_taken, y, c.loss, weight)  # (S,)
+                dq = torch.zeros_like(q).scatter_(
+                    -1, batch["action"][..., None],
+                    td_loss_grad(q_taken, y, c.loss, weight)[..., None])
                 mlp_backward(self.spec, self._online, tape, dq, self.grad)
             # masked seeds get exactly zero: where, not multiply, because a masked seed's batch
             # may hold NaN (an empty memory samples garbage) and 0 * NaN is NaN. On the CPU a
@@ -208,25 +235,34 @@ class Agent:
             grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
             self.optimizer.step(grad, mask)
             self._steps += 1
-            td_abs = (q_taken - y).abs().mean(dim=1)
+            td_error = (q_taken - y).abs()  # (S, B)
         self.sync_target(updated=mask)
-        return UpdateStats(loss, q_taken.mean(dim=1), td_abs, grad_norm, mask)
+        return UpdateStats(loss, q_taken.mean(dim=1), td_error.mean(dim=1), grad_norm, mask,
+                           td_error)
 
     def _gradient_autograd(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
-                           mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """With BatchNorm: the gradient into self.grad by autograd, and the running statistics
-        of the seeds in mask updated; returns (q_taken (S, B), loss (S,)).
+                           mask: torch.Tensor, noise: torch.Tensor | None
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """With BatchNorm or noisy layers: the gradient into self.grad by autograd, and the
+        running statistics of the seeds in mask updated; returns (q_taken (S, B), loss (S,)).
 
         The loss summed over seeds has, for seed i, the gradient of seed i's own mean loss
         alone, so one backward pass serves all seeds independently. Gradients are taken with
         respect to per-layer views of the flat buffer: the same numbers as through the flat
-        buffer, without autograd zero-filling an (S, P) tensor for every slice.
+        buffer, without autograd zero-filling an (S, P) tensor for every slice. A noisy
+        network's act as a plain one (noisy.effective) through which mu and sigma get theirs.
         """
         with torch.enable_grad():
             views = {k: v.requires_grad_() for k, v in unflatten(self.spec, self.params).items()}
-            q, new_stats = q_values(self.spec, views, self.stats, batch["obs"], train=True)
+            net, spec = views, self.spec
+            if self.spec.noisy:
+                flat = torch.cat([v.reshape(self.S, -1) for v in views.values()], dim=1)
+                spec = noisy.base(self.spec)
+                net = unflatten(spec, noisy.effective(self.spec, flat, noise))
+            q, new_stats = q_values(spec, net, self.stats, batch["obs"],
+                                    train=self.spec.batchnorm)
             q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-            loss = td_loss(q_taken, y, self.config.loss)  # (S,)
+            loss = td_loss(q_taken, y, self.config.loss, batch.get("weight"))  # (S,)
             grads = torch.autograd.grad(loss.sum(), list(views.values()))
         torch.cat([g.reshape(self.S, -1) for g in grads], dim=1, out=self.grad)
         self.stats = torch.where(mask[:, None], new_stats.detach(), self.stats)

@@ -39,6 +39,10 @@ matplotlib.use("Agg")  # headless and deterministic: no display, no interactive 
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+COMPONENTS: dict[str, dict[str, object]] = {
+    "prioritized replay": {"prioritized_replay": True}, "3-step returns": {"n_step": 3},
+    "noisy networks": {"noisy": True}}
+"""Rows timing Rainbow's components against the default agent (kind: the name)."""
 CPU_SIZES = (1, 8, 32, 128)
 GPU_SIZES = (1, 8, 32, 128, 512, 1024, 4096)
 STEPS = 20_000
@@ -64,8 +68,9 @@ def _window(steps: int) -> tuple[int, int]:
     return 250 * round(steps / 4 / 250), 250 * round(3 * steps / 4 / 250)
 
 
-def measure(S: int, device: str, steps: int) -> dict[str, float]:
-    """One batched run of S seeds: end-to-end and steady-state seed-steps per second."""
+def measure(S: int, device: str, steps: int, **overrides: object) -> dict[str, float]:
+    """One batched run of S seeds (the bench config with `overrides`): end-to-end and
+    steady-state seed-steps per second."""
     lo, hi = _window(steps)
     marks: dict[int, tuple[float, float]] = {}
 
@@ -77,7 +82,7 @@ def measure(S: int, device: str, steps: int) -> dict[str, float]:
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    train(bench_config(device, steps), list(range(S)), progress=progress)
+    train(bench_config(device, steps).replace(**overrides), list(range(S)), progress=progress)
     seconds = time.perf_counter() - start
     (t0, rss0), (t1, rss1) = marks[lo], marks[hi]
     return {"S": S, "seconds": seconds, "seed_steps_per_s": S * steps / seconds,
@@ -171,6 +176,14 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
               f"(x{r['steady_vs_plain']:.1f}); roofline {r['roofline_seed_steps_per_s']:,.0f} "
               f"({r['roofline_fraction']:.0%} reached, {r['bmm_gflops']:.0f} GFLOP/s matmuls)"
               f"  rss {r['rss_mb']:,.0f} MiB", flush=True)
+    for S in (sizes[0], sizes[-1]):  # what Rainbow's components cost, at both ends
+        for kind, overrides in COMPONENTS.items():
+            r = measure(S, dev, steps, **overrides)
+            base = next(row for row in rows if row["kind"] == "batched" and row["S"] == S)
+            r["vs_default"] = r["seed_steps_per_s"] / base["seed_steps_per_s"]
+            rows.append({**common, "kind": kind, **r})
+            print(f"S={S:>5}  {kind}: {r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
+                  f"({r['vs_default']:.2f} of the default agent's)", flush=True)
     new = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.csv"
@@ -194,7 +207,7 @@ def _figure(df: pd.DataFrame, path: Path) -> None:
     matmul roofline, and the plain single-seed loop with the 10x-it line."""
     fig, ax = plt.subplots(figsize=(7.5, 5))
     kind = df["kind"] if "kind" in df else pd.Series("batched", index=df.index)
-    batched = df[kind != "plain loop"]
+    batched = df[kind == "batched"]
     for i, (dev, g) in enumerate(batched.groupby("device", sort=True)):
         g = g.sort_values("S")
         colour = f"C{i}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import hashlib
 import inspect
 import json
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dqn.env_facts import ENV_IDS
+from dqn.names import ALIASES, did_you_mean, is_positive_int
 
 
 class ConfigError(ValueError):
@@ -59,6 +59,10 @@ class Config:
     """Dueling head: Q = V + A - agg(A) on top of the hidden layers."""
     dueling_aggregation: Literal["mean", "max"] = "max"
     """How the dueling head centres the advantages (only used when dueling is on)."""
+    noisy: bool = False
+    """Noisy networks: factorised Gaussian NoisyLinear layers explore instead of epsilon."""
+    noisy_sigma0: float = 0.5
+    """Noisy networks: initial noise scale, sigma = sigma0 / sqrt(fan_in)."""
 
     # target network
     target: Literal["hard_steps", "hard_episodes", "soft", "none"] = "hard_steps"
@@ -105,6 +109,14 @@ class Config:
     """Empty a seed's replay memory whenever one of its episodes ends."""
     store_probability: float = 1.0
     """Keep each transition in replay with this probability."""
+    prioritized_replay: bool = False
+    """Sample transitions in proportion to (|TD error| + eps)^alpha, IS-weighted (dqn.priority)."""
+    priority_alpha: float = 0.6
+    """Prioritized replay: how strongly priorities shape sampling (0 = uniform)."""
+    priority_beta_start: float = 0.4
+    """Prioritized replay: importance-sampling exponent at the start, annealed linearly to 1."""
+    priority_eps: float = 1e-6
+    """Prioritized replay: added to |TD error| so no transition's priority is 0."""
 
     # exploration
     epsilon_schedule: Literal["linear", "exp_step", "exp_episode"] = "exp_step"
@@ -157,7 +169,9 @@ class Config:
         return from_dict({**self.to_dict(), **overrides})
 
 
-LATER_DEFAULTS: dict[str, Any] = {"n_step": 1}
+LATER_DEFAULTS: dict[str, Any] = {
+    "n_step": 1, "prioritized_replay": False, "priority_alpha": 0.6,
+    "priority_beta_start": 0.4, "priority_eps": 1e-6, "noisy": False, "noisy_sigma0": 0.5}
 """Config keys added after results were committed, with the defaults that mean 'off'."""
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
@@ -178,39 +192,6 @@ def field_docs() -> dict[str, str]:
         ):
             docs[node.target.id] = nxt.value.value.strip()
     return docs
-
-
-def is_positive_int(value: Any) -> bool:
-    """An int > 0 that is not a bool (TOML and JSON booleans are ints to Python)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-ALIASES = {
-    # Stable-Baselines3 / RL Zoo
-    "learning_rate": "lr", "train_freq": "train_frequency",
-    "target_update_interval": "target_period", "exploration_final_eps": "epsilon_end",
-    "exploration_initial_eps": "epsilon_start", "exploration_fraction": "epsilon_decay",
-    "net_arch": "hidden", "activation_fn": "activation", "total_timesteps": "total_steps",
-    "n_timesteps": "total_steps", "env": "env_id", "optimizer_class": "optimizer",
-    # CleanRL
-    "target_network_frequency": "target_period", "start_e": "epsilon_start",
-    "end_e": "epsilon_end", "env-id": "env_id", "double_q": "double_dqn",
-    # Dopamine
-    "target_update_period": "target_period", "update_period": "train_frequency",
-    "min_replay_history": "learning_starts", "epsilon_train": "epsilon_end",
-    "epsilon_decay_period": "epsilon_decay", "replay_capacity": "buffer_size",
-}
-"""Names other DQN codebases give our keys, for did-you-mean (never accepted as keys)."""
-
-
-def did_you_mean(key: str, options: typing.Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the option another codebase calls `key` (ALIASES), else the
-    closest spelling, or ''."""
-    options = list(options)
-    if ALIASES.get(key) in options:
-        return f" (did you mean '{ALIASES[key]}'? other codebases call it {key})"
-    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _coerce(key: str, value: Any, where: str) -> Any:
@@ -284,17 +265,32 @@ def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
         ("train_frequency", c.train_frequency > 0, "must be > 0"),
         ("gradient_steps", c.gradient_steps > 0, "must be > 0"),
         ("store_probability", 0.0 < c.store_probability <= 1.0, "must be in (0, 1]"),
+        ("priority_alpha", 0.0 <= c.priority_alpha <= 1.0, "must be in [0, 1]"),
+        ("priority_beta_start", 0.0 <= c.priority_beta_start <= 1.0, "must be in [0, 1]"),
+        ("priority_eps", c.priority_eps > 0.0 and math.isfinite(c.priority_eps),
+         "must be > 0"),
         ("epsilon_start", 0.0 <= c.epsilon_start <= 1.0, "must be in [0, 1]"),
         ("epsilon_end", 0.0 <= c.epsilon_end <= c.epsilon_start,
          f"must be in [0, epsilon_start={c.epsilon_start}]"),
         ("epsilon_decay", c.epsilon_decay > 0, "must be > 0"),
+        ("noisy_sigma0", c.noisy_sigma0 > 0 and math.isfinite(c.noisy_sigma0), "must be > 0"),
         ("eval_every", c.eval_every > 0, "must be > 0"),
         ("eval_episodes", c.eval_episodes > 0, "must be > 0"),
         ("log_every", c.log_every > 0, "must be > 0"),
         ("device", bool(DEVICE.fullmatch(c.device)), "must be auto, cpu, cuda or cuda:N"),
     ]
-    return [((k, *([RELATED[k]] if k in RELATED else [])), f"key '{k}': {getattr(c, k)!r} {msg}")
-            for k, ok, msg in checks if not ok]
+    errors = [((k, *([RELATED[k]] if k in RELATED else [])), f"key '{k}': {getattr(c, k)!r} {msg}")
+              for k, ok, msg in checks if not ok]
+    # noisy networks explore by their noise (epsilon is 0): an epsilon setting beside them
+    # would be silently ignored, so it is an error
+    if c.noisy and (set_eps := [k for k in EPSILON_KEYS if getattr(c, k) != FIELDS[k].default]):
+        errors.append((("noisy", *set_eps), f"key '{set_eps[0]}': {getattr(c, set_eps[0])!r} "
+                       "cannot be set with noisy = true (noisy networks explore by their "
+                       "noise; epsilon is 0)"))
+    return errors
+
+
+EPSILON_KEYS = ("epsilon_schedule", "epsilon_start", "epsilon_end", "epsilon_decay")
 
 
 def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
@@ -316,4 +312,5 @@ def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
         raise ConfigError(f"{where}{e}", keys=e.keys) from None
 
 
-__all__ = ["Config", "ConfigError", "from_dict", "field_docs", "did_you_mean", "is_positive_int"]
+__all__ = ["ALIASES", "Config", "ConfigError", "from_dict", "field_docs", "did_you_mean",
+           "is_positive_int"]

@@ -32,11 +32,12 @@ class NetSpec:
     batchnorm: bool
     dueling: bool
     dueling_aggregation: str
+    noisy: bool = False  # + a sigma per linear parameter, after the rest (dqn.noisy)
 
     @staticmethod
     def from_config(config: Config, obs_dim: int, n_actions: int) -> NetSpec:
         return NetSpec(obs_dim, n_actions, config.hidden, config.activation, config.batchnorm,
-                       config.dueling, config.dueling_aggregation)
+                       config.dueling, config.dueling_aggregation, config.noisy)
 
     def linear_layers(self) -> list[tuple[str, int, int]]:
         """(name, fan_in, fan_out) of every linear layer, in forward order."""
@@ -62,6 +63,10 @@ class NetSpec:
         for i, n in enumerate(self.bn_sizes()):
             shapes[f"bn{i}.weight"] = (n,)
             shapes[f"bn{i}.bias"] = (n,)
+        if self.noisy:
+            for name, fan_in, fan_out in self.linear_layers():
+                shapes[f"sigma.{name}.weight"] = (fan_in, fan_out)
+                shapes[f"sigma.{name}.bias"] = (fan_out,)
         return shapes
 
     @functools.cached_property

@@ -1,4 +1,4 @@
-"""Exploration schedules as pure functions of time."""
+"""Exploration schedules and the prioritized-replay beta, as pure functions of time."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def epsilon(config: Config, step: int, episodes: torch.Tensor) -> torch.Tensor:
     schedule differs per seed.
     """
     c = config
+    if c.noisy:  # noisy networks explore by their noise
+        return torch.zeros(episodes.shape, device=episodes.device)
     if c.epsilon_schedule == "exp_episode":
         return exponential(episodes.float(), c.epsilon_start, c.epsilon_end, c.epsilon_decay)
     if c.epsilon_schedule == "linear":
@@ -35,3 +37,9 @@ def epsilon(config: Config, step: int, episodes: torch.Tensor) -> torch.Tensor:
     else:
         value = exponential(step, c.epsilon_start, c.epsilon_end, c.epsilon_decay)
     return torch.full(episodes.shape, value, device=episodes.device)
+
+
+def priority_beta(config: Config, step: int) -> float:
+    """Prioritized replay's importance-sampling exponent at env step `step`: linear from
+    priority_beta_start at step 0 to 1 at total_steps (Schaul et al. 2016)."""
+    return linear(step, config.priority_beta_start, 1.0, config.total_steps)

@@ -10,6 +10,8 @@ seeds share its batch, so a seed gives the same records alone, in any batch and 
   numbers are made on the CPU and copied to the run's device, so they are the same on any
   device. The k-th draw of a stream is its generator's k-th block entry: k counts env steps
   (explore, action, store) or gradient steps (replay), which are the same for every seed.
+- "noise_act", "noise_learn": a noisy network's noise (dqn.noisy), per env step and per
+  gradient step.
 - "env", "eval": environment reset states (dqn.envs), from per-sub-env keys: a key per seed
   for training, a key per (seed, evaluation, episode) for evaluation.
 
@@ -24,7 +26,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-STREAMS = ("init", "explore", "replay", "store", "env", "eval", "action")
+STREAMS = ("init", "explore", "replay", "store", "env", "eval", "action", "noise_act",
+           "noise_learn")
 
 BLOCK = 64
 """Draws per seed made at once by a Stream. A constant: a seed's k-th draw must not depend on
@@ -94,6 +97,11 @@ class Stream:
 def uniform(*shape: int) -> Callable[[torch.Generator, int], torch.Tensor]:
     """Draws uniform on [0, 1), each of shape `shape` (torch.rand, float32)."""
     return lambda g, n: torch.rand(n, *shape, generator=g)
+
+
+def normal(*shape: int) -> Callable[[torch.Generator, int], torch.Tensor]:
+    """Draws standard normal, each of shape `shape` (torch.randn, float32)."""
+    return lambda g, n: torch.randn(n, *shape, generator=g)
 
 
 def integers(high: int) -> Callable[[torch.Generator, int], torch.Tensor]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from dqn import envs
+from dqn import envs, noisy
 from dqn.agent import Agent
 from dqn.config import Config
 from dqn.device import cpu_settings, resolve_device
@@ -20,7 +20,8 @@ from dqn.nstep import NStepQueue
 from dqn.records import FinalWeights, Recorder, Records
 from dqn.replay import Replay
 from dqn.schedules import epsilon as epsilon_schedule
-from dqn.seeding import Stream, integers, keys, mix64, stream_seed, uniform
+from dqn.schedules import priority_beta
+from dqn.seeding import Stream, integers, keys, mix64, normal, stream_seed, uniform
 
 Progress = Callable[[int, dict[str, float]], None]
 
@@ -44,7 +45,9 @@ def _train(c: Config, seeds: list[int], device: torch.device,
     env = envs.SeededVecEnv(c.env_id, S)
     obs_dim, n_actions = envs.spaces(env)
     agent = Agent(c, obs_dim, n_actions, [stream_seed(s, "init") for s in seeds], device)
-    replay = Replay(S, c.buffer_size, obs_dim, device, horizon=c.n_step > 1)
+    replay = Replay(S, c.buffer_size, obs_dim, device, horizon=c.n_step > 1,
+                    priority_alpha=c.priority_alpha if c.prioritized_replay else None,
+                    priority_eps=c.priority_eps)
     # n-step: each seed's pending transitions, released to replay once complete (dqn.nstep)
     pending = NStepQueue(S, c.n_step, obs_dim, c.gamma, device) if c.n_step > 1 else None
     # each seed's random numbers from its own generators (dqn.seeding): the same in any batch
@@ -52,6 +55,10 @@ def _train(c: Config, seeds: list[int], device: torch.device,
     action_draws = Stream(seeds, "action", device, integers(n_actions))  # (S,) per env step
     store_draws = Stream(seeds, "store", device, uniform())  # (S,) per env step
     replay_draws = Stream(seeds, "replay", device, uniform(c.batch_size))  # (S, B) per update
+    if c.noisy:  # noisy networks: fresh noise per env step, and per update for both networks
+        act_noise = Stream(seeds, "noise_act", device, normal(noisy.noise_size(agent.spec)))
+        learn_noise = Stream(seeds, "noise_learn", device,
+                             normal(2, noisy.noise_size(agent.spec)))  # (S, 2, n) per update
     evaluator = Evaluator(c, seeds, agent)
     rec = Recorder(seeds, device)
 
@@ -63,7 +70,8 @@ def _train(c: Config, seeds: list[int], device: torch.device,
     for step in range(1, c.total_steps + 1):
         # act
         eps = epsilon_schedule(c, step, episodes)  # (S,)
-        action = agent.act(obs, eps, explore_draws.next(), action_draws.next())  # (S,)
+        action = agent.act(obs, eps, explore_draws.next(), action_draws.next(),
+                           act_noise.next() if c.noisy else None)  # (S,)
         next_obs_np, reward_np, terminated_np, truncated_np = env.step(action.cpu().numpy())
         next_obs = torch.as_tensor(next_obs_np, device=device)  # (S, obs_dim)
         done_np = terminated_np | truncated_np  # (S,)
@@ -90,7 +98,11 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         if step > c.learning_starts and step % c.train_frequency == 0:
             ready = replay.count >= c.batch_size  # (S,)
             for _ in range(c.gradient_steps):
-                rec.update(agent.update(replay.sample(replay_draws.next()), ready))
+                batch = replay.sample(replay_draws.next(), beta=priority_beta(c, step))
+                stats = agent.update(batch, ready, learn_noise.next() if c.noisy else None)
+                rec.update(stats)
+                if c.prioritized_replay:  # the sampled transitions' new TD errors
+                    replay.update_priorities(batch["index"], stats.td_error, ready)
 
         # episode ends: count them, clear memory if asked
         if done_np.any():

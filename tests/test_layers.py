@@ -15,9 +15,9 @@ PACKAGE = ROOT / "dqn"
 
 # Bottom to top; the same table as the README's Design section.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": ("paths", "schema", "env_facts", "config", "provenance"),
-    "core": ("seeding", "envs", "device", "footprint", "networks", "optim", "replay", "nstep",
-             "schedules", "agent", "records", "train", "plain"),
+    "foundation": ("paths", "schema", "env_facts", "names", "config", "provenance"),
+    "core": ("seeding", "envs", "device", "footprint", "networks", "noisy", "optim", "priority",
+             "replay", "nstep", "schedules", "agent", "records", "train", "plain"),
     "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions",
                 "sequential", "adaptive_verdicts", "weights",
                 "results", "overview", "scoring", "figure_style", "curve_figures",
