@@ -48,6 +48,8 @@ KEYS: dict[str, tuple[str, str]] = {
                                                 "threshold is at most this"),
     "worse_than": ("variant", "upper end of the 95% CI of P(this > that) is below 0.5"),
     "better_than": ("variant", "lower end of the 95% CI of P(this > that) is above 0.5"),
+    "auc_worse_than": ("variant", "as worse_than, on the AUC (learning speed)"),
+    "auc_better_than": ("variant", "as better_than, on the AUC (learning speed)"),
 }
 FAST_KEYS = ("seeds", "steps", "expect")
 
@@ -154,14 +156,16 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
         shown = "not reached" if math.isnan(value) else f"{value:.0f}"
         what = f"median steps to threshold {shown}, expected <= {exp.value}"
     else:
-        other = scores[scores["variant"] == exp.value][compared].to_numpy(dtype=float)
-        own = mine[compared].to_numpy(dtype=float)
+        column = "auc" if exp.key.startswith("auc_") else compared
+        other = scores[scores["variant"] == exp.value][column].to_numpy(dtype=float)
+        own = mine[column].to_numpy(dtype=float)
         p = prob_improvement(own, other)
         lo, hi = prob_improvement_ci(own, other)
-        passed = hi < 0.5 if exp.key == "worse_than" else lo > 0.5
-        bound = "upper CI end < 0.5" if exp.key == "worse_than" else "lower CI end > 0.5"
-        what = (f"P({exp.variant} > {exp.value}) = {p:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), "
-                f"expected {bound}; {compared} IQM {iqm(own):.3g} vs "
+        worse = exp.key.endswith("worse_than")
+        passed = hi < 0.5 if worse else lo > 0.5
+        bound = "upper CI end < 0.5" if worse else "lower CI end > 0.5"
+        what = (f"P({exp.variant} > {exp.value}) on {column} = {p:.2f} (95% CI [{lo:.2f}, "
+                f"{hi:.2f}]), expected {bound}; {column} IQM {iqm(own):.3g} vs "
                 f"{iqm(other):.3g}")
     return Outcome(bool(passed), f"{exp.study}/{exp.variant} [{exp.tier} tier]: {what}; "
                                  f"{context}")

@@ -71,6 +71,7 @@ def test_declared_expectations_have_tiers(tmp_path: Path) -> None:
     ("min_solved_fraction", 0.0, True), ("min_solved_fraction", 1.01, False),
     ("max_median_steps_to_threshold", 1e9, None),
     ("worse_than", "baseline", None), ("better_than", "baseline", None),
+    ("auc_worse_than", "baseline", None), ("auc_better_than", "baseline", None),
 ])
 def test_checker_on_synthetic_results(tmp_path: Path, key, value, passed) -> None:
     d = make_study(tmp_path, name="toy", variants=("baseline", "no_target"), seeds=8)
@@ -79,8 +80,9 @@ def test_checker_on_synthetic_results(tmp_path: Path, key, value, passed) -> Non
     if passed is not None:
         assert outcome.passed is passed
     # worse_than and better_than cannot both hold
-    if key == "better_than":
-        other = check(Expectation("toy", "fast", "no_target", "worse_than", value, 8, None), d)
+    if key.endswith("better_than"):
+        opposite = key.replace("better", "worse")
+        other = check(Expectation("toy", "fast", "no_target", opposite, value, 8, None), d)
         assert not (outcome.passed and other.passed)
 
 
@@ -114,3 +116,15 @@ def test_checker_uses_each_variants_environment(tmp_path: Path) -> None:
     assert better.passed, better.message
     assert "final_norm" in better.message
     assert solved.passed, solved.message
+
+
+def test_auc_expectations_compare_learning_speed(tmp_path: Path) -> None:
+    """A variant at 400 from the first evaluation on has the larger AUC than a baseline at
+    300 throughout: auc_better_than holds, on the auc column, and auc_worse_than does not."""
+    d = make_study(tmp_path, name="speed", variants=("baseline", "fast"), seeds=6,
+                   flat={"baseline": 300.0, "fast": 400.0})
+    better = check(Expectation("speed", "full", "fast", "auc_better_than", "baseline", 6, None),
+                   d)
+    worse = check(Expectation("speed", "full", "fast", "auc_worse_than", "baseline", 6, None), d)
+    assert better.passed and "on auc = 1.00" in better.message, better.message
+    assert not worse.passed

@@ -192,3 +192,14 @@ def test_n_step_one_is_the_one_step_agent():
     d = base.to_dict()
     d.pop("n_step")
     assert from_dict(d).hash() == base.hash()
+
+
+def test_n_step_training_is_per_seed():
+    """A seed trained alone gets the records it gets beside another seed (with clearing and
+    store probability too, the per-seed parts of the window)."""
+    c = Config(total_steps=400, learning_starts=100, eval_every=200, eval_episodes=1,
+               log_every=100, device="cpu", n_step=3, store_probability=0.7,
+               clear_memory_each_episode=True)
+    both = dqn.train.train(c, [0, 1]).diagnostics
+    alone = dqn.train.train(c, [1]).diagnostics
+    assert both[both["seed"] == 1].reset_index(drop=True).equals(alone)
