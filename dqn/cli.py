@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
-from dqn import adaptive, bench, play, runner, studyfile, sweep, weights
+from dqn import adaptive, bench, play, recipes, runner, studyfile, sweep, weights
 from dqn.config import FIELDS, ConfigError, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("list", help="list the studies and their questions")
     sub.add_parser("config", help="list every config key with its default and meaning")
+    sub.add_parser("recipes", help="list the recipes (recipes/*.toml) a study can name")
 
     p = sub.add_parser("bench", help="measure seed-steps per second against the seed count")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (studyfile.StudyError, ExecutorError, StoreError, PlayError,
-            weights.WeightsError) as e:
+            weights.WeightsError, recipes.RecipeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except UnitsFailed as e:
@@ -282,9 +284,18 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipes(args: argparse.Namespace) -> int:
+    width = shutil.get_terminal_size().columns
+    for name, path in recipes.available().items():
+        r = recipes.load(path)
+        print(textwrap.fill(f"{name:<15} {r.about}", max(width, 60), subsequent_indent=" " * 16))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     return bench.main(args.device, args.out, tiny=args.tiny)
 
 
 COMMANDS = {"study": _study, "sweep": _sweep, "figures": _figures, "report": _report,
-            "export": _export, "play": _play, "list": _list, "config": _config, "bench": _bench}
+            "export": _export, "play": _play, "list": _list, "config": _config,
+            "recipes": _recipes, "bench": _bench}

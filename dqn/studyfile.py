@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dqn import recipes
 from dqn.config import Config, ConfigError, did_you_mean, from_dict, is_positive_int
 from dqn.decisions import MARGIN
 from dqn.expectations import Expectation, ExpectationError
@@ -80,10 +81,11 @@ class StudyFile:
             cli["device"] = device
         out = {}
         for name, overrides in self.variants.items():
-            layers = [(f"{self.path.name} [base]", self.base),
-                      (f"{self.path.name} [variants.{name}]", overrides)]
+            layers = [*self._layers(self.base, f"{self.path.name} [base]"),
+                      *self._layers(overrides, f"{self.path.name} [variants.{name}]")]
             if quick:  # keep each variant's own learning_starts when it already fits
-                own = {**self.base, **overrides}.get("learning_starts", Config.learning_starts)
+                own = {k: v for _, values in layers for k, v in values.items()}.get(
+                    "learning_starts", Config.learning_starts)
                 shrink = {k: v for k, v in QUICK.items() if k != "seeds"}
                 layers.append(("--quick", shrink | {
                     "learning_starts": min(own, QUICK["learning_starts"])}))
@@ -97,12 +99,25 @@ class StudyFile:
                 out[name] = from_dict(merged)
             except ConfigError as e:
                 rank = [where for where, _ in layers]
-                blamed = [source[k] for k in e.keys if k in source] or [layers[1][0]]
+                blamed = [source[k] for k in e.keys if k in source] or [layers[-1][0]]
                 where = max(blamed, key=rank.index)
                 context = (f" (with {self.path.name} [variants.{name}])"
                            if where in ("command line", "--quick") else "")
                 raise ConfigError(f"{where}: {e}{context}", keys=e.keys) from None
         return out
+
+    def _layers(self, table: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any]]]:
+        """A [base] or variant table as config layers: the recipe it names (recipes/), then
+        its own keys, which override the recipe's."""
+        own = {k: v for k, v in table.items() if k != "recipe"}
+        if "recipe" not in table:
+            return [(where, own)]
+        try:
+            recipe = recipes.find(table["recipe"], where)
+        except recipes.RecipeError as e:
+            raise StudyError(str(e)) from None
+        return [(f"recipe {recipe.name} ({recipe.path.name}, named in {where})", recipe.keys),
+                (where, own)]
 
     def expectations(self) -> list[Expectation]:
         """Every learning expectation of the study, fast tier first."""

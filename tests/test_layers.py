@@ -23,7 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "results", "overview", "scoring", "figure_style", "curve_figures",
                 "score_figures", "plots", "report", "export",
                 "expectations"),
-    "runner": ("studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
+    "runner": ("recipes", "studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
                "sweep", "play", "bench"),
     "entry": ("cli", "__main__"),
 }
