@@ -85,8 +85,8 @@ def _train(c: Config, seeds: list[int], device: torch.device,
                       torch.as_tensor(truncated_np, device=device))
         horizon = None
         if pending is not None:
-            done = pending.step(*transition, valid=keep)
-            transition, horizon, keep = done.transition, done.horizon, done.ready
+            released = pending.step(*transition, valid=keep)
+            transition, horizon, keep = released.transition, released.horizon, released.ready
         if c.store_probability < 1.0:
             keep &= store_draws.next() < c.store_probability
         replay.add(*transition, keep, horizon=horizon,
