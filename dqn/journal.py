@@ -87,8 +87,8 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
         path = pending / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json"
         write_atomic(path, lambda tmp: tmp.write_text(json.dumps(entry)))
         notes = _apply(out, path)
-        if getattr(r, "weights", None) is not None:  # after the unit is recorded: weights
-            # are not results (a crash here loses only them)
+        if r.weights is not None:  # after the unit is recorded: weights are not results
+            # (a crash here loses only them)
             weights.save(out, unit.variant, unit.seeds, unit.config.hash(), r.weights,
                          in_git=study.commit_weights)
         return notes

@@ -23,6 +23,7 @@ target network. Greedy evaluation uses the mean network.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -30,12 +31,14 @@ import torch
 from dqn.networks import NetSpec
 
 
+@functools.cache  # called on every forward pass: one NetSpec (and its cached offsets) per spec
 def base(spec: NetSpec) -> NetSpec:
     """The plain network a noisy one acts as."""
     return NetSpec(spec.obs_dim, spec.n_actions, spec.hidden, spec.activation, spec.batchnorm,
                    spec.dueling, spec.dueling_aggregation)
 
 
+@functools.cache
 def linear_size(spec: NetSpec) -> int:
     """P_lin: how many of the plain network's parameters are linear weights and biases."""
     return sum(fan_in * fan_out + fan_out for _, fan_in, fan_out in spec.linear_layers())

@@ -22,33 +22,28 @@ from __future__ import annotations
 import torch
 
 
-def proportional_sample(priority: torch.Tensor, count: torch.Tensor,
-                        uniform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def proportional_sample(priority: torch.Tensor, count: torch.Tensor, uniform: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Slots (S, B) drawn with P(i) = p_i / sum_{j<count} p_j from priorities (S, C) and fill
-    counts (S,), with uniforms (S, B) in [0, 1); returns (slots, P(slots)), each (S, B). A
-    seed with count 0 gets slot 0 and probability 0 (garbage the caller masks out)."""
+    counts (S,), with uniforms (S, B) in [0, 1); returns (slots, P(slots)) (S, B) and each
+    seed's smallest P(j) over its filled slots (S, 1), which importance_weights needs. A seed
+    with count 0 gets slot 0 and probability 0 (garbage the caller masks out)."""
     C = priority.shape[1]
     filled = torch.arange(C, device=priority.device)[None, :] < count[:, None]  # (S, C)
     p = torch.where(filled, priority, 0.0)  # (S, C)
     cdf = p.cumsum(dim=1)  # (S, C)
-    total = cdf[:, -1:]  # (S, 1)
+    total = cdf[:, -1:].clamp(min=torch.finfo(p.dtype).tiny)  # (S, 1)
     # the first slot whose cumulative sum exceeds u * total: P(i) = p_i / total
-    slots = torch.searchsorted(cdf, uniform * total, right=True)  # (S, B)
+    slots = torch.searchsorted(cdf, uniform * cdf[:, -1:], right=True)  # (S, B)
     slots = torch.minimum(slots, (count - 1).clamp(min=0)[:, None])
-    prob = p.gather(1, slots) / total.clamp(min=torch.finfo(p.dtype).tiny)  # (S, B)
-    return slots, prob
-
-
-def importance_weights(prob: torch.Tensor, priority: torch.Tensor, count: torch.Tensor,
-                       beta: float) -> torch.Tensor:
-    """w = (P(i) / min_j P(j))^(-beta), (S, B), from the sampled slots' probabilities (S, B)
-    and the seed's priorities (S, C) over its count (S,) filled slots (min_j P(j) is the
-    smallest priority over their sum)."""
-    C = priority.shape[1]
-    filled = torch.arange(C, device=priority.device)[None, :] < count[:, None]  # (S, C)
-    total = torch.where(filled, priority, 0.0).sum(dim=1, keepdim=True)  # (S, 1)
     lowest = torch.where(filled, priority, torch.inf).min(dim=1, keepdim=True).values  # (S, 1)
-    return (prob / (lowest / total)) ** (-beta)
+    return slots, p.gather(1, slots) / total, lowest / total
+
+
+def importance_weights(prob: torch.Tensor, lowest: torch.Tensor, beta: float) -> torch.Tensor:
+    """w = (P(i) / min_j P(j))^(-beta), (S, B), from the sampled slots' probabilities (S, B)
+    and each seed's smallest probability over its filled slots (S, 1)."""
+    return (prob / lowest) ** (-beta)
 
 
 def new_priorities(td_abs: torch.Tensor, alpha: float, eps: float) -> torch.Tensor:

@@ -92,8 +92,8 @@ class Replay:
             top = (self.count - 1).clamp(min=0)[:, None]  # (S, 1)
             idx = torch.minimum((uniform * self.count[:, None]).long(), top)  # (S, B)
         else:
-            idx, prob = proportional_sample(self.priority[:, :C], self.count, uniform)
-            weight = importance_weights(prob, self.priority[:, :C], self.count, beta)
+            idx, prob, lowest = proportional_sample(self.priority[:, :C], self.count, uniform)
+            weight = importance_weights(prob, lowest, beta)
         # one index_select per tensor on the (S * (C+1), ...) view: 2-3x faster than
         # advanced indexing with (rows, idx) on CPU
         flat = (idx + self._base[:, None]).view(-1)  # (S*B,)

@@ -107,17 +107,20 @@ def load(out: Path, variant: str, seed: int) -> SeedWeights:
     meta = recorded(out, variant, seed)
     stale = None
     for path in sorted((out / FOLDER / variant).glob("seeds-*.npz")):
-        seeds = _seeds_in(path)
-        if seeds is None or seed not in seeds:
+        try:
+            with np.load(path) as data:
+                seeds = [int(s) for s in data["seeds"].tolist()]
+                if seed not in seeds:
+                    continue
+                info = json.loads(str(data["meta"]))
+                if info["config_hash"] != meta["config_hash"]:
+                    stale = path
+                    continue
+                i = seeds.index(seed)
+                return SeedWeights(variant, seed, meta["config"], info["spec"],
+                                   data["params"][i].copy(), data["stats"][i].copy(), path)
+        except (OSError, ValueError, KeyError, EOFError):  # not a weights file: skipped
             continue
-        with np.load(path) as data:
-            info = json.loads(str(data["meta"]))
-            if info["config_hash"] != meta["config_hash"]:
-                stale = path
-                continue
-            i = seeds.index(seed)
-            return SeedWeights(variant, seed, meta["config"], info["spec"],
-                               data["params"][i].copy(), data["stats"][i].copy(), path)
     why = (f"{stale} holds weights of an earlier run with another config" if stale else
            f"{out / FOLDER / variant} has no weights for seed {seed}: weights are kept out "
            "of git, and runs before weights were kept did not write them")

@@ -44,18 +44,19 @@ def test_sampling_frequencies_follow_the_priorities():
 
 def test_hand_picked_uniforms_land_in_the_right_slots():
     # cumulative sums 1, 3, 6, 10: u * 10 in [0, 1) -> 0, [1, 3) -> 1, [3, 6) -> 2, [6, 10) -> 3
-    slots, prob = proportional_sample(torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.tensor([4]),
-                                      torch.tensor([[0.0, 0.05, 0.1, 0.29, 0.3, 0.59, 0.6, 0.99]]))
+    slots, prob, lowest = proportional_sample(
+        torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.tensor([4]),
+        torch.tensor([[0.0, 0.05, 0.1, 0.29, 0.3, 0.59, 0.6, 0.99]]))
     assert slots.tolist() == [[0, 0, 1, 1, 2, 2, 3, 3]]
     assert prob[0].tolist() == pytest.approx([0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4])
+    assert lowest[0].tolist() == pytest.approx([0.1])
 
 
 def test_importance_weights_by_hand():
     """w = (N P(i))^-beta / max_j (N P(j))^-beta with P = 0.1 .. 0.4, beta = 0.5: the rarest
     slot weighs 1, the others (P(i) / 0.1)^-0.5."""
-    priority = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     prob = torch.tensor([[0.1, 0.2, 0.3, 0.4]])
-    w = importance_weights(prob, priority, torch.tensor([4]), beta=0.5)
+    w = importance_weights(prob, prob.min(dim=1, keepdim=True).values, beta=0.5)
     N = 4
     raw = (N * prob) ** -0.5
     assert w[0].tolist() == pytest.approx((raw / raw.max())[0].tolist())
