@@ -41,7 +41,7 @@ STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 # the ray extra is installed only when something asks for Ray
 RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
-.PHONY: help setup setup-ray study sweep play figures report test test-slow test-ray regress bench lint \
+.PHONY: help setup setup-ray study sweep play atlas atlas-figures figures report test test-slow test-ray regress bench lint \
 	clean all-studies
 
 help:
@@ -56,6 +56,10 @@ help:
 	@echo "                      one greedy episode of a trained seed, as a GIF"
 	@echo "make figures [NAME=] [FORMAT=pdf,svg NO_SUBTITLE=1]"
 	@echo "                      redraw figures and summary.csv from the CSVs"
+	@echo "make atlas [RECIPES=a,b ENVS= ABLATIONS= QUICK=1 EXECUTOR=ray ...]"
+	@echo "                      train what is missing of the atlas (atlas.toml), draw it"
+	@echo "make atlas-figures [FORMAT=pdf,svg]"
+	@echo "                      results/atlas/atlas.csv and atlas.png from the CSVs"
 	@echo "make report           results/REPORT.md from every study's CSVs"
 	@echo "make test             unit tests and the fast learning tier (CI)"
 	@echo "make test-slow        longer fault-injection checks"
@@ -102,6 +106,22 @@ play: setup
 FORMAT ?=
 NO_SUBTITLE ?=
 comma := ,
+# the atlas (atlas.toml): RECIPES=, ENVS=, ABLATIONS= pick a part (comma-separated)
+RECIPES ?=
+ENVS ?=
+ABLATIONS ?=
+atlas: setup $(RAY_SETUP)
+	$(PY) -m dqn atlas $(if $(RECIPES),--recipes $(RECIPES)) $(if $(ENVS),--envs $(ENVS)) \
+		$(if $(ABLATIONS),--ablations $(ABLATIONS)) $(if $(QUICK),--quick) \
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) \
+		$(if $(SEED_CHUNK),--seed-chunk $(SEED_CHUNK)) $(if $(EXECUTOR),--executor $(EXECUTOR)) \
+		$(if $(ADDRESS),--address $(ADDRESS)) $(if $(MAX_RETRIES),--max-retries $(MAX_RETRIES)) \
+		$(if $(GPUS_PER_UNIT),--gpus-per-unit $(GPUS_PER_UNIT))
+
+atlas-figures: setup
+	$(PY) -m dqn atlas-figures $(if $(OUT),--out $(OUT)) \
+		$(foreach f,$(subst $(comma), ,$(FORMAT)),--format $(f))
+
 figures: setup
 	$(PY) -m dqn figures $(NAME) $(if $(OUT),--out $(OUT)) \
 		$(foreach f,$(subst $(comma), ,$(FORMAT)),--format $(f)) $(if $(NO_SUBTITLE),--no-subtitle)

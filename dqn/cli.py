@@ -8,7 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from dqn import adaptive, bench, play, recipes, runner, studyfile, sweep, weights
+from dqn import adaptive, atlas_cli, bench, play, recipes, runner, studyfile, sweep, weights
+from dqn.atlas_spec import AtlasError
 from dqn.config import FIELDS, ConfigError, field_docs
 from dqn.executors import ExecutorError, UnitsFailed
 from dqn.export import FILENAME, export
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--out", type=Path, help="default: <results-dir>/bench")
     p.add_argument("--tiny", action="store_true", help="a seconds-long run (for tests)")
+    atlas_cli.add_parsers(sub)
 
     args = parser.parse_args(argv)
     if args.studies_dir is not None:
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (studyfile.StudyError, ExecutorError, StoreError, PlayError,
-            weights.WeightsError, recipes.RecipeError) as e:
+            weights.WeightsError, recipes.RecipeError, AtlasError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except UnitsFailed as e:
@@ -298,4 +300,4 @@ def _bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {"study": _study, "sweep": _sweep, "figures": _figures, "report": _report,
             "export": _export, "play": _play, "list": _list, "config": _config,
-            "recipes": _recipes, "bench": _bench}
+            "recipes": _recipes, "bench": _bench, **atlas_cli.COMMANDS}

@@ -167,17 +167,19 @@ class Fig:
         self.fig.tight_layout(rect=(0, self.bottom / self.total, 1, 1 - self.top / self.total))
         paths = []
         for fmt in self.out.formats:
-            path = self.out.folder / f"{name}.{fmt}"
-            # no dates or version stamps in the files: same data, same bytes
-            # text stays text (editable, searchable); TrueType fonts in PDFs, which
-            # publishers ask for (Type 3 is matplotlib's default)
-            with plt.rc_context({"svg.hashsalt": "dqn-ablations", "svg.fonttype": "none",
-                                 "pdf.fonttype": 42}):
-                write_atomic(path, lambda tmp, fmt=fmt: self.fig.savefig(
-                    tmp, format=fmt, dpi=DPI, metadata=_METADATA[fmt]))
-            paths.append(path)
+            paths.append(savefig(self.fig, self.out.folder / f"{name}.{fmt}", fmt))
         plt.close(self.fig)
         return paths
+
+
+def savefig(fig: plt.Figure, path: Path, fmt: str) -> Path:
+    """Write one figure atomically, reproducibly: no dates or version stamps in the file
+    (same data, same bytes); text stays text (editable, searchable) and PDFs use TrueType
+    fonts, which publishers ask for (Type 3 is matplotlib's default)."""
+    with plt.rc_context({"svg.hashsalt": "dqn-ablations", "svg.fonttype": "none",
+                         "pdf.fonttype": 42}):
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=DPI,
+                                                          metadata=_METADATA[fmt]))
 
 
 _METADATA: dict[str, dict[str, None]] = {

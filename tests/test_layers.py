@@ -22,10 +22,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "sequential", "adaptive_verdicts", "weights",
                 "results", "overview", "scoring", "figure_style", "curve_figures",
                 "score_figures", "plots", "report", "export",
-                "expectations"),
+                "expectations", "atlas_spec", "atlas_table", "atlas_figure"),
     "runner": ("recipes", "studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
-               "sweep", "play", "bench"),
-    "entry": ("cli", "__main__"),
+               "sweep", "atlas", "play", "bench"),
+    "entry": ("atlas_cli", "cli", "__main__"),
 }
 # What each layer may import at run time. The results layer (the store and the analysis) skips
 # the core: the core is torch, and `make figures` / `make report` must not need it.

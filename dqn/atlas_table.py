@@ -1,0 +1,132 @@
+"""results/atlas/atlas.csv: one row per cell of the atlas (an ablation under a recipe on an
+environment), read from the columns' CSVs alone.
+
+Each column is a study (dqn.atlas), so each cell's numbers are its study's summary.csv row: the
+IQM difference with its bootstrap CI, P(improvement) with its CI, both tests' raw and adjusted
+p-values, and the verdicts, whose Holm family is the column (every ablation of one recipe on
+one environment, both metrics, both tests), exactly as `make study` on that column reports
+them. A map of many columns asks many more questions than one study, so every cell also gets
+an atlas-wide verdict (`verdict_atlas`, `auc_verdict_atlas`): the same tests under one Holm
+family of every test in the atlas, which bounds the chance of any false verdict word anywhere
+in the map by 5%.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dqn import decisions
+from dqn.atlas_spec import AtlasSpec, column_name
+from dqn.scoring import summarize
+from dqn.tables import write_atomic
+
+ATLAS_CSV = "atlas.csv"
+METRICS = {"": "final score", "auc_": "AUC"}  # column prefix -> what it compares
+PER_METRIC = ["effect", "effect_lo", "effect_hi", "p_improvement", "p_improvement_lo",
+              "p_improvement_hi", "verdict_p", "verdict_p_adj", "equivalence_p",
+              "equivalence_p_adj", "verdict"]
+STATUS = ("done", "not run", "recipe's own setting")
+"""A cell's status: its comparison is in the column's summary, its column or variant has not
+been trained (yet), or the ablation leaves the recipe's config unchanged (so there is none)."""
+COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline_seeds",
+           "baseline_final_iqm", "final_iqm", "baseline_auc_iqm", "auc_iqm",
+           *PER_METRIC, "verdict_atlas_p_adj", "verdict_atlas",
+           *(f"auc_{c}" for c in PER_METRIC), "auc_verdict_atlas_p_adj", "auc_verdict_atlas",
+           "family_size", "atlas_family_size", "detectable_effect", "underpowered",
+           "baseline_at_ceiling"]
+
+
+def column_summary(folder: Path) -> pd.DataFrame | None:
+    """A column's summary, computed from its CSVs (as `make figures` writes it; computed here
+    rather than read, so no stale summary.csv can enter the atlas), or None when the column
+    has no results."""
+    if not (folder / "run.json").is_file():
+        return None
+    return summarize(folder)
+
+
+def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:
+    """Every cell of the atlas, in column then row order (COLUMNS)."""
+    rows = []
+    for recipe, env_id in spec.columns():
+        name = column_name(recipe, env_id)
+        study_file = out / f"{name}.toml"
+        variants = (tomllib.loads(study_file.read_text()).get("variants", {})
+                    if study_file.is_file() else None)
+        summary = column_summary(out / name)
+        by_variant = {} if summary is None else {r["variant"]: r for _, r in summary.iterrows()}
+        base = by_variant.get("baseline")
+        for ab in spec.ablations:
+            row = {"recipe": recipe, "env_id": env_id, "ablation": ab.name, "label": ab.label}
+            s = by_variant.get(ab.name)
+            if variants is not None and ab.name not in variants:
+                row["status"] = "recipe's own setting"
+            elif s is None or base is None or not s["seeds"] or not s["complete"]:
+                row["status"] = "not run"
+            else:
+                row.update(status="done", seeds=s["seeds"], baseline_seeds=base["seeds"],
+                           baseline_final_iqm=base["final_iqm"], final_iqm=s["final_iqm"],
+                           baseline_auc_iqm=base["auc_iqm"], auc_iqm=s["auc_iqm"])
+                for p in METRICS:
+                    row.update({p + c: s[p + c] for c in PER_METRIC})
+                row.update({c: s[c] for c in ("family_size", "detectable_effect",
+                                              "underpowered", "baseline_at_ceiling")})
+            rows.append(row)
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    for p in METRICS:  # words, also where no cell has one yet
+        table[f"{p}verdict_atlas"] = table[f"{p}verdict_atlas"].astype(object)
+    _atlas_verdicts(table)
+    return table
+
+
+def _atlas_verdicts(table: pd.DataFrame) -> None:
+    """Fill verdict_atlas and its adjusted p: every done cell's tests (both metrics, both
+    tests) as one Holm family (dqn.decisions.decide)."""
+    done = table.index[table["status"] == "done"]
+    k = len(done)
+    if k == 0:
+        return
+    pick = (lambda col: np.concatenate([table.loc[done, p + col].to_numpy(float)  # noqa: E731
+                                        for p in METRICS]))
+    n = np.tile(table.loc[done, "seeds"].to_numpy(int), 2)
+    m = np.tile(table.loc[done, "baseline_seeds"].to_numpy(int), 2)
+    adj, _, words = decisions.decide(pick("p_improvement"), pick("verdict_p"),
+                                     pick("equivalence_p"), n, m)
+    table["atlas_family_size"] = decisions.family_size(pick("verdict_p"), pick("equivalence_p"))
+    for i, p in enumerate(METRICS):
+        block = slice(i * k, (i + 1) * k)
+        table.loc[done, f"{p}verdict_atlas_p_adj"] = adj[block]
+        table.loc[done, f"{p}verdict_atlas"] = words[block]
+
+
+def write(spec: AtlasSpec, out: Path) -> Path:
+    """Write out/atlas.csv atomically; returns its path."""
+    table = cells(spec, out)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_atomic(out / ATLAS_CSV,
+                        lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+
+
+def read(path: Path) -> pd.DataFrame:
+    """An atlas.csv as written by `write`."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def tally(table: pd.DataFrame) -> str:
+    """A few lines counting the cells by status and verdict, for the end of `make atlas`."""
+    status = table["status"].value_counts()
+    lines = [f"atlas: {len(table)} cells: " + ", ".join(f"{status.get(s, 0)} {s}"
+                                                         for s in STATUS)]
+    done = table[table["status"] == "done"]
+    for p, what in METRICS.items():
+        for scope, col in (("column Holm", f"{p}verdict"), ("atlas-wide Holm",
+                                                             f"{p}verdict_atlas")):
+            counts = done[col].value_counts()
+            lines.append(f"  {what}, {scope}: " + ", ".join(
+                f"{counts.get(w, 0)} {w}" for w in ("better", "worse", "equivalent",
+                                                     "inconclusive", "too few seeds")))
+    return "\n".join(lines)
