@@ -5,7 +5,8 @@ results/atlas/<recipe>.<env_id>.toml, whose baseline is the recipe and whose var
 ablations, and run like any study into results/atlas/<recipe>.<env_id>/: unit by unit,
 resumable, on any executor. An ablation that leaves the recipe's config unchanged (gamma 1.0
 under a recipe with gamma 1.0) is left out of that column's file. When the columns are done,
-results/atlas/atlas.csv and the heatmap are drawn from their CSVs (dqn.atlas_table).
+results/atlas/atlas.csv, each column's summary.csv and the heatmap are drawn from their CSVs
+(dqn.atlas_table, dqn.atlas_figure).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from dqn import recipes, runner
 from dqn.atlas_spec import AtlasError, AtlasSpec, column_name, flipped
 from dqn.config import EPSILON_KEYS, FIELDS, Config, did_you_mean, from_dict
 from dqn.executors import Executor
-from dqn.scoring import write_summary
 from dqn.studyfile import StudyFile, load
 from dqn.sweep import toml_value
 
@@ -102,8 +102,7 @@ def run(spec: AtlasSpec, out: Path, *, recipes_: list[str] | None = None,
     for i, study in enumerate(studies):
         chosen = [BASELINE, *(v for v in study.variants if v in abl)]
         print(f"[atlas {i + 1}/{len(studies)}] {study.name}: {len(chosen) - 1} ablations")
-        path = runner.run(study, out_dir=out, variants=chosen, quick=quick, device=device,
-                          executor=executor, seed_chunk=seed_chunk, figures=False)
-        write_summary(path)
-        done.append(path)
+        done.append(runner.run(study, out_dir=out, variants=chosen, quick=quick,
+                               device=device, executor=executor, seed_chunk=seed_chunk,
+                               figures=False))  # summary.csv: written with atlas.csv
     return done

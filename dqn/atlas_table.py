@@ -21,7 +21,7 @@ import pandas as pd
 
 from dqn import decisions
 from dqn.atlas_spec import AtlasSpec, column_name
-from dqn.scoring import summarize
+from dqn.scoring import summarize, write_summary
 from dqn.tables import write_atomic
 
 ATLAS_CSV = "atlas.csv"
@@ -41,12 +41,14 @@ COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline
 
 
 def column_summary(folder: Path) -> pd.DataFrame | None:
-    """A column's summary, computed from its CSVs (as `make figures` writes it; computed here
+    """A column's summary, computed from its CSVs and written as its summary.csv (computed
     rather than read, so no stale summary.csv can enter the atlas), or None when the column
     has no results."""
     if not (folder / "run.json").is_file():
         return None
-    return summarize(folder)
+    summary = summarize(folder)
+    write_summary(folder, summary)
+    return summary
 
 
 def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:

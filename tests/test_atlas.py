@@ -171,9 +171,11 @@ def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, reci
         ("gamma_one", "no_target")]
     assert done["seeds"].tolist() == [3] and (out / "atlas.png").is_file()
     assert "1 done" in capsys.readouterr().out
-    before = {p.name: p.read_bytes() for p in out.glob("atlas.*")}
+    drawn = [*out.glob("atlas.*"), *out.glob("*/summary.csv")]
+    assert len(drawn) == 3  # atlas.csv, atlas.png, the trained column's summary.csv
+    before = {p: p.read_bytes() for p in drawn}
     assert main(["atlas-figures", *args]) == 0
-    assert {p.name: p.read_bytes() for p in out.glob("atlas.*")} == before
+    assert {p: p.read_bytes() for p in drawn} == before
 
 
 def test_a_bad_choice_on_the_command_line_trains_nothing(tmp_path: Path, recipe_dir: Path,
