@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dqn.config import _HINTS, FIELDS, ConfigError, did_you_mean, from_dict, is_positive_int
+from dqn.config import FIELDS, Config, ConfigError, did_you_mean, from_dict, is_positive_int
 from dqn.env_facts import ENV_IDS
 from dqn.paths import ROOT
 from dqn.schema import variant_name_problem
@@ -28,6 +28,9 @@ ATLAS_KEYS = {"about": "one line: what the atlas asks",
               "envs": "one table per environment id: config keys every column on it sets",
               "ablations": "one table per ablation, in row order: label, and set or flip"}
 ABLATION_KEYS = ("label", "set", "flip")
+
+
+HINTS = typing.get_type_hints(Config)  # each key's type: which keys a flip can turn
 
 
 class AtlasError(ValueError):
@@ -66,7 +69,7 @@ def column_name(recipe: str, env_id: str) -> str:
 
 def flipped(key: str, value: Any) -> Any:
     """A flip's new value: not value for a bool key, the other choice for a two-choice key."""
-    hint = _HINTS[key]
+    hint = HINTS[key]
     if hint is bool:
         return not value
     choices = typing.get_args(hint)
@@ -74,7 +77,7 @@ def flipped(key: str, value: Any) -> Any:
 
 
 def _flippable(key: str) -> bool:
-    hint = _HINTS.get(key)
+    hint = HINTS.get(key)
     return hint is bool or (typing.get_origin(hint) is Literal and len(typing.get_args(hint)) == 2)
 
 
