@@ -131,4 +131,10 @@ def tally(table: pd.DataFrame) -> str:
             lines.append(f"  {what}, {scope}: " + ", ".join(
                 f"{counts.get(w, 0)} {w}" for w in ("better", "worse", "equivalent",
                                                      "inconclusive", "too few seeds")))
+    lines.append("per ablation, over its done cells (column Holm; final score | AUC):")
+    width = max(map(len, table["label"]), default=0)
+    for label, cells_ in done.groupby("label", sort=False):
+        words = [", ".join(f"{n} {w}" for w, n in cells_[f"{p}verdict"].value_counts().items())
+                 for p in METRICS]
+        lines.append(f"  {label:<{width}} {len(cells_):>2} cells: {words[0]} | {words[1]}")
     return "\n".join(lines)
