@@ -6,7 +6,8 @@ diverging scale (blue: the ablation helps, red: it hurts) and carries the verdic
 bold and framed where the verdict also survives the atlas-wide Holm family. A cell without a
 verdict is grey: inconclusive ("?" when the column's seeds could miss an effect as large as
 the equivalence margin, dqn.decisions.detectable_effect; "-" otherwise). White cells: "n/a"
-where the ablation is the recipe's own setting, empty where it has not been trained.
+where the ablation is the recipe's own setting; pale empty cells have not been trained. A "*"
+after an environment marks a column whose baseline sits at the return cap (dqn.scoring.at_ceiling).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def draw(table: pd.DataFrame, folder: Path, formats: tuple[str, ...] = ("png",))
     grid = fig.add_gridspec(1, 3, width_ratios=[panel, panel, 0.12], wspace=0.06,
                             left=2.2 / fig.get_figwidth(), right=0.93, top=0.84, bottom=0.2)
     recipes = [r for r, _ in columns]
+    ceiling = {(r["recipe"], r["env_id"]) for _, r in table.iterrows()
+               if r["status"] == "done" and str(r["baseline_at_ceiling"]) == "True"}
     for i, (prefix, what) in enumerate(METRICS.items()):
         ax = fig.add_subplot(grid[0, i])
         for x, (recipe, env_id) in enumerate(columns):
@@ -74,8 +77,9 @@ def draw(table: pd.DataFrame, folder: Path, formats: tuple[str, ...] = ("png",))
                 _cell(ax, x, y, at[(recipe, env_id, ab)], prefix, cmap, norm)
         ax.set_xlim(0, len(columns))
         ax.set_ylim(len(ablations), 0)
-        ax.set_xticks(np.arange(len(columns)) + 0.5, [SHORT_ENV.get(e, e) for _, e in columns],
-                      rotation=90, fontsize=7.5)
+        ax.set_xticks(np.arange(len(columns)) + 0.5,
+                      [SHORT_ENV.get(e, e) + ("*" if c in ceiling else "") for c in columns
+                       for e in [c[1]]], rotation=90, fontsize=7.5)
         ax.set_yticks(np.arange(len(ablations)) + 0.5,
                       [labels[a] for a in ablations] if i == 0 else [], fontsize=8)
         ax.tick_params(length=0)
@@ -95,7 +99,9 @@ def draw(table: pd.DataFrame, folder: Path, formats: tuple[str, ...] = ("png",))
                 Patch(facecolor=GREY, label="-  inconclusive"),
                 Patch(facecolor=GREY, label="?  inconclusive, underpowered"),
                 Patch(facecolor="white", edgecolor="0.6", label="n/a  the recipe's own setting"),
-                Patch(facecolor=EMPTY, edgecolor="0.6", label="not trained yet")]
+                Patch(facecolor=EMPTY, edgecolor="0.6", label="not trained yet"),
+                Patch(facecolor="white", edgecolor="white",
+                      label="* baseline at the return cap: final scores can only show worse")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
     fig.suptitle("The atlas: each ablation against its recipe, per environment\n(verdicts at "
                  "5%, Holm within each column)", fontsize=11, fontweight="bold")

@@ -13,6 +13,7 @@ in the map by 5%.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from dqn import decisions
 from dqn.atlas_spec import AtlasSpec, column_name
+from dqn.estimators import N_RESAMPLES
 from dqn.scoring import summarize, write_summary
 from dqn.tables import write_atomic
 
@@ -40,15 +42,37 @@ COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline
            "baseline_at_ceiling"]
 
 
+SUMMARY_SOURCE = "summary.source"
+"""Beside a column's summary.csv: the fingerprint of what it was computed from."""
+ANALYSIS_CODE = ("results", "scoring", "estimators", "decisions")
+"""The modules a summary's numbers come from: a change to any of them recomputes it."""
+
+
+def fingerprint(folder: Path) -> str:
+    """sha256 of a column's run.json and evals.csv (the summary's only inputs), the analysis
+    code and the bootstrap's resample count."""
+    h = hashlib.sha256(f"resamples {N_RESAMPLES}".encode())
+    for path in [folder / "run.json", folder / "evals.csv",
+                 *(Path(__file__).parent / f"{m}.py" for m in ANALYSIS_CODE)]:
+        h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return h.hexdigest()
+
+
 def column_summary(folder: Path) -> pd.DataFrame | None:
-    """A column's summary, computed from its CSVs and written as its summary.csv (computed
-    rather than read, so no stale summary.csv can enter the atlas), or None when the column
-    has no results."""
+    """A column's summary: its summary.csv when summary.source holds the fingerprint of the
+    column's data and code as they are now; else computed from its CSVs (1,000,000 bootstrap
+    resamples per CI: minutes for a column) and written with its fingerprint. None when the
+    column has no results."""
     if not (folder / "run.json").is_file():
         return None
+    now = fingerprint(folder)
+    source, csv = folder / SUMMARY_SOURCE, folder / "summary.csv"
+    if source.is_file() and csv.is_file() and source.read_text().strip() == now:
+        return pd.read_csv(csv)
     summary = summarize(folder)
     write_summary(folder, summary)
-    return summary
+    write_atomic(source, lambda tmp: tmp.write_text(now + "\n"))
+    return pd.read_csv(csv)  # as written, so a cached read gives the same table
 
 
 def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:

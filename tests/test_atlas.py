@@ -171,11 +171,22 @@ def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, reci
         ("gamma_one", "no_target")]
     assert done["seeds"].tolist() == [3] and (out / "atlas.png").is_file()
     assert "1 done" in capsys.readouterr().out
-    drawn = [*out.glob("atlas.*"), *out.glob("*/summary.csv")]
-    assert len(drawn) == 3  # atlas.csv, atlas.png, the trained column's summary.csv
+    drawn = [*out.glob("atlas.*"), *out.glob("*/summary.*")]
+    assert len(drawn) == 4  # atlas.csv, atlas.png, the column's summary.csv and .source
     before = {p: p.read_bytes() for p in drawn}
-    assert main(["atlas-figures", *args]) == 0
+    assert main(["atlas-figures", *args]) == 0  # from the cached summary
     assert {p: p.read_bytes() for p in drawn} == before
+    (out / "gamma_one.CartPole-v1" / "summary.source").write_text("stale\n")
+    assert main(["atlas-figures", *args]) == 0  # recomputed from the CSVs: the same bytes
+    assert {p: p.read_bytes() for p in drawn} == before
+
+    def no_summaries(folder):
+        raise AssertionError("a summary whose fingerprint matches is read, not recomputed")
+    monkeypatch.setattr(atlas_table, "summarize", no_summaries)
+    assert main(["atlas-figures", *args]) == 0
+    (out / "gamma_one.CartPole-v1" / "summary.source").write_text("stale\n")
+    with pytest.raises(AssertionError, match="is read, not recomputed"):
+        main(["atlas-figures", *args])  # a stale fingerprint: recomputed
 
 
 def test_a_bad_choice_on_the_command_line_trains_nothing(tmp_path: Path, recipe_dir: Path,
