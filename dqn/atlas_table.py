@@ -162,3 +162,32 @@ def tally(table: pd.DataFrame) -> str:
                  for p in METRICS]
         lines.append(f"  {label:<{width}} {len(cells_):>2} cells: {words[0]} | {words[1]}")
     return "\n".join(lines)
+
+
+WORD_GLYPHS = {"better": "▲", "worse": "▼", "equivalent": "=", "inconclusive": "·",
+               "too few seeds": "?"}
+"""The verdict words as one character each, for the text version of the heatmap."""
+
+
+def markdown(table: pd.DataFrame) -> list[str]:
+    """The atlas as a markdown table: a row per ablation, a column per (recipe, environment),
+    each cell 'final score / AUC' verdict glyphs (column Holm; bold where the atlas-wide family
+    agrees), n/a for the recipe's own setting, blank when not trained."""
+    columns = list(dict.fromkeys(zip(table["recipe"], table["env_id"], strict=True)))
+    at = {(r["recipe"], r["env_id"], r["ablation"]): r for _, r in table.iterrows()}
+
+    def glyph(row: pd.Series, p: str) -> str:
+        g = WORD_GLYPHS.get(row[f"{p}verdict"], "")
+        return f"**{g}**" if g in "▲▼=" and row[f"{p}verdict_atlas"] == row[f"{p}verdict"] else g
+
+    lines = ["| ablation | " + " | ".join(f"{r} {e.split('-')[0]}" for r, e in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for ab, label in dict(zip(table["ablation"], table["label"], strict=True)).items():
+        cells = []
+        for recipe, env_id in columns:
+            row = at[(recipe, env_id, ab)]
+            cells.append("n/a" if row["status"] == "recipe's own setting" else
+                         "" if row["status"] != "done" else
+                         f"{glyph(row, '')} / {glyph(row, 'auc_')}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dqn import overview
+from dqn import atlas_table, overview
 from dqn.estimators import N_RESAMPLES
 from dqn.overview import cell, interval, number, pvalue
 from dqn.plots import ADAPTIVE_FIGURES, FIGURES, FIXED_SEEDS
@@ -259,6 +259,14 @@ OVERVIEW_INTRO = (
     "as\". Details, figures and provenance follow per study.")
 
 
+ATLAS_INTRO = (
+    "## The atlas\n\nEach ablation against its recipe, per environment "
+    "([atlas.csv](atlas/atlas.csv), [heatmap](atlas/atlas.png), `make atlas-figures`): each cell "
+    "is 'final score / AUC', ▲ better, ▼ worse, = equivalent, · inconclusive, ? too few seeds "
+    "(Holm within each column; **bold** where the Holm family of the whole atlas agrees), "
+    "n/a the recipe's own setting, blank not trained yet.")
+
+
 def write_report(results_dir: Path, out: Path | None = None,
                  n_resamples: int = N_RESAMPLES) -> Path:
     """Write REPORT.md (default results_dir/REPORT.md) for every study found; return its path."""
@@ -285,6 +293,8 @@ def write_report(results_dir: Path, out: Path | None = None,
         lines += ["## All comparisons", "", OVERVIEW_INTRO, "", *compared, ""]
     if dirs:
         lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in dirs), ""]
+    if (atlas_csv := results_dir / "atlas" / atlas_table.ATLAS_CSV).is_file():
+        lines += [ATLAS_INTRO, "", *atlas_table.markdown(atlas_table.read(atlas_csv)), ""]
     for study, summary in loaded:
         lines += study_section(study, summary, out.parent.resolve())
     text = "\n".join(lines).rstrip() + "\n"

@@ -120,13 +120,14 @@ def test_each_ablation_changes_only_its_keys(tmp_path: Path, recipe_dir: Path) -
     assert "Left out" in atlas.column_text(spec, "gamma_one", "CartPole-v1")
 
 
-def _summary(variant: str, p_imp: float, p: float, auc_p_imp: float, auc_p: float) -> dict:
+def _summary(variant: str, p_imp: float, p: float, auc_p_imp: float, auc_p: float,
+             verdict: str = "baseline", auc_verdict: str = "baseline") -> dict:
     full = {c: np.nan for c in atlas_table.PER_METRIC} | {
         f"auc_{c}": np.nan for c in atlas_table.PER_METRIC}
     return full | {"variant": variant, "seeds": 20, "complete": True, "final_iqm": 1.0,
             "auc_iqm": 0.5, "p_improvement": p_imp, "verdict_p": p, "equivalence_p": 0.5,
             "auc_p_improvement": auc_p_imp, "auc_verdict_p": auc_p, "auc_equivalence_p": 0.5,
-            "verdict": "x", "auc_verdict": "x", "family_size": 8, "detectable_effect": 0.3,
+            "verdict": verdict, "auc_verdict": auc_verdict, "family_size": 8, "detectable_effect": 0.3,
             "underpowered": True, "baseline_at_ceiling": False}
 
 
@@ -140,8 +141,10 @@ def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: 
     atlas.column_study(spec, "gamma_one", "CartPole-v1", out)  # written, never trained
     atlas.column_study(spec, "mine", "CartPole-v1", out)
     summary = pd.DataFrame([_summary("baseline", np.nan, np.nan, np.nan, np.nan),
-                            _summary("no_target", 0.9, 0.001, 0.3, 0.2),
-                            _summary("batchnorm", 0.2, 0.04, 0.1, 0.01)])
+                            _summary("no_target", 0.9, 0.001, 0.3, 0.2, "better",
+                                     "inconclusive"),
+                            _summary("batchnorm", 0.2, 0.04, 0.1, 0.01, "inconclusive",
+                                     "worse")])
     monkeypatch.setattr(atlas_table, "column_summary",
                         lambda folder: summary if folder.name.startswith("mine") else None)
     t = atlas_table.cells(spec, out).set_index(["recipe", "ablation"])
@@ -156,6 +159,12 @@ def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: 
     assert t.loc[("mine", "no_target"), "verdict_atlas"] == "better"
     assert t.loc[("mine", "batchnorm"), "verdict_atlas"] == "inconclusive"
     assert (t["atlas_family_size"] == 8).all()
+    # the text heatmap: final / AUC, bold where the atlas-wide family agrees with the column's
+    md = atlas_table.markdown(atlas_table.cells(spec, out))
+    assert md[0] == "| ablation | mine CartPole | gamma_one CartPole |"
+    assert md[2] == "| no target network | **▲** / · |  |"
+    assert md[3] == "| gamma 1.0 |  | n/a |"
+    assert md[4] == "| BatchNorm toggled | · / ▼ |  |"
 
 
 def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, recipe_dir: Path,
