@@ -98,8 +98,10 @@ def draw(table: pd.DataFrame, folder: Path, formats: tuple[str, ...] = ("png",))
     handles += [Patch(facecolor="white", edgecolor="black", label="framed, bold: also atlas-wide"),
                 Patch(facecolor=GREY, label="-  inconclusive"),
                 Patch(facecolor=GREY, label="?  inconclusive, underpowered"),
-                Patch(facecolor="white", edgecolor="0.6", label="n/a  the recipe's own setting"),
-                Patch(facecolor=EMPTY, edgecolor="0.6", label="not trained yet"),
+                Patch(facecolor="white", edgecolor="0.6",
+                      label="n/a  the recipe's own setting"),
+                Patch(facecolor=EMPTY, edgecolor="0.6",
+                      label="not trained yet, or its column unfinished"),
                 Patch(facecolor="white", edgecolor="white",
                       label="* baseline at the return cap: final scores can only show worse")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)

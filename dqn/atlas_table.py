@@ -31,9 +31,11 @@ METRICS = {"": "final score", "auc_": "AUC"}  # column prefix -> what it compare
 PER_METRIC = ["effect", "effect_lo", "effect_hi", "p_improvement", "p_improvement_lo",
               "p_improvement_hi", "verdict_p", "verdict_p_adj", "equivalence_p",
               "equivalence_p_adj", "verdict"]
-STATUS = ("done", "not run", "recipe's own setting")
-"""A cell's status: its comparison is in the column's summary, its column or variant has not
-been trained (yet), or the ablation leaves the recipe's config unchanged (so there is none)."""
+STATUS = ("done", "column incomplete", "not run", "recipe's own setting")
+"""A cell's status: done (every variant of its column is trained, so its verdicts come from the
+column's whole Holm family); column incomplete (this variant is trained, others of its column
+are not: no verdict yet, since the family is the column's); not run; or the recipe's own
+setting (the ablation leaves the recipe's config unchanged, so there is no comparison)."""
 COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline_seeds",
            "baseline_final_iqm", "final_iqm", "baseline_auc_iqm", "auc_iqm",
            *PER_METRIC, "verdict_atlas_p_adj", "verdict_atlas",
@@ -84,15 +86,19 @@ def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:
         variants = (tomllib.loads(study_file.read_text()).get("variants", {})
                     if study_file.is_file() else None)
         summary = column_summary(out / name)
-        by_variant = {} if summary is None else {r["variant"]: r for _, r in summary.iterrows()}
+        by_variant = {} if summary is None else {r["variant"]: r for _, r in summary.iterrows()
+                                                  if r["seeds"] and r["complete"]}
         base = by_variant.get("baseline")
+        whole = variants is not None and set(variants) <= set(by_variant)
         for ab in spec.ablations:
             row = {"recipe": recipe, "env_id": env_id, "ablation": ab.name, "label": ab.label}
             s = by_variant.get(ab.name)
             if variants is not None and ab.name not in variants:
                 row["status"] = "recipe's own setting"
-            elif s is None or base is None or not s["seeds"] or not s["complete"]:
+            elif s is None or base is None:
                 row["status"] = "not run"
+            elif not whole:
+                row["status"] = "column incomplete"
             else:
                 row.update(status="done", seeds=s["seeds"], baseline_seeds=base["seeds"],
                            baseline_final_iqm=base["final_iqm"], final_iqm=s["final_iqm"],
@@ -177,8 +183,10 @@ def markdown(table: pd.DataFrame) -> list[str]:
     at = {(r["recipe"], r["env_id"], r["ablation"]): r for _, r in table.iterrows()}
 
     def glyph(row: pd.Series, p: str) -> str:
-        g = WORD_GLYPHS.get(row[f"{p}verdict"], "")
-        return f"**{g}**" if g in "▲▼=" and row[f"{p}verdict_atlas"] == row[f"{p}verdict"] else g
+        word = row[f"{p}verdict"]
+        g = WORD_GLYPHS.get(word, "")
+        decided = word in ("better", "worse", "equivalent")
+        return f"**{g}**" if decided and row[f"{p}verdict_atlas"] == word else g
 
     lines = ["| ablation | " + " | ".join(f"{r} {e.split('-')[0]}" for r, e in columns) + " |",
              "|---" * (len(columns) + 1) + "|"]
@@ -186,8 +194,8 @@ def markdown(table: pd.DataFrame) -> list[str]:
         cells = []
         for recipe, env_id in columns:
             row = at[(recipe, env_id, ab)]
+            pair = f"{glyph(row, '')} / {glyph(row, 'auc_')}"
             cells.append("n/a" if row["status"] == "recipe's own setting" else
-                         "" if row["status"] != "done" else
-                         f"{glyph(row, '')} / {glyph(row, 'auc_')}")
+                         "" if row["status"] != "done" or pair == " / " else pair)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines

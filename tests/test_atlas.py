@@ -124,11 +124,12 @@ def _summary(variant: str, p_imp: float, p: float, auc_p_imp: float, auc_p: floa
              verdict: str = "baseline", auc_verdict: str = "baseline") -> dict:
     full = {c: np.nan for c in atlas_table.PER_METRIC} | {
         f"auc_{c}": np.nan for c in atlas_table.PER_METRIC}
-    return full | {"variant": variant, "seeds": 20, "complete": True, "final_iqm": 1.0,
-            "auc_iqm": 0.5, "p_improvement": p_imp, "verdict_p": p, "equivalence_p": 0.5,
-            "auc_p_improvement": auc_p_imp, "auc_verdict_p": auc_p, "auc_equivalence_p": 0.5,
-            "verdict": verdict, "auc_verdict": auc_verdict, "family_size": 8, "detectable_effect": 0.3,
-            "underpowered": True, "baseline_at_ceiling": False}
+    return full | {
+        "variant": variant, "seeds": 20, "complete": True, "final_iqm": 1.0, "auc_iqm": 0.5,
+        "p_improvement": p_imp, "verdict_p": p, "equivalence_p": 0.5,
+        "auc_p_improvement": auc_p_imp, "auc_verdict_p": auc_p, "auc_equivalence_p": 0.5,
+        "verdict": verdict, "auc_verdict": auc_verdict, "family_size": 8,
+        "detectable_effect": 0.3, "underpowered": True, "baseline_at_ceiling": False}
 
 
 def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: Path,
@@ -144,12 +145,15 @@ def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: 
                             _summary("no_target", 0.9, 0.001, 0.3, 0.2, "better",
                                      "inconclusive"),
                             _summary("batchnorm", 0.2, 0.04, 0.1, 0.01, "inconclusive",
-                                     "worse")])
+                                     "worse"),
+                            # no p-values (left out of every Holm family), but trained
+                            _summary("gamma_1.0", np.nan, np.nan, np.nan, np.nan, "no data",
+                                     "no data") | {"equivalence_p": np.nan,
+                                                   "auc_equivalence_p": np.nan}])
     monkeypatch.setattr(atlas_table, "column_summary",
                         lambda folder: summary if folder.name.startswith("mine") else None)
     t = atlas_table.cells(spec, out).set_index(["recipe", "ablation"])
     assert t.loc[("mine", "no_target"), "status"] == "done"
-    assert t.loc[("mine", "gamma_1.0"), "status"] == "not run"  # in the file, not trained
     assert t.loc[("gamma_one", "gamma_1.0"), "status"] == "recipe's own setting"
     assert t.loc[("gamma_one", "no_target"), "status"] == "not run"
     assert t.loc[("mine", "no_target"), "verdict_atlas_p_adj"] == pytest.approx(0.008)
@@ -165,6 +169,14 @@ def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: 
     assert md[2] == "| no target network | **▲** / · |  |"
     assert md[3] == "| gamma 1.0 |  | n/a |"
     assert md[4] == "| BatchNorm toggled | · / ▼ |  |"
+    # one variant of the column not trained: no verdicts in it yet (its family is the column's)
+    partial = summary[summary["variant"] != "gamma_1.0"]
+    monkeypatch.setattr(atlas_table, "column_summary",
+                        lambda folder: partial if folder.name.startswith("mine") else None)
+    t = atlas_table.cells(spec, out).set_index(["recipe", "ablation"])
+    assert t.loc[("mine", "gamma_1.0"), "status"] == "not run"
+    assert t.loc[("mine", "no_target"), "status"] == "column incomplete"
+    assert t["verdict_atlas"].isna().all()
 
 
 def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, recipe_dir: Path,
@@ -172,14 +184,13 @@ def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, reci
     memo_train(monkeypatch)
     out = tmp_path / "atlas"
     args = ["--atlas-file", str(plan(tmp_path)), "--out", str(out)]
-    assert main(["atlas", *args, "--recipes", "gamma_one", "--ablations", "no_target,gamma_1.0",
-                 "--device", "cpu"]) == 0
+    assert main(["atlas", *args, "--recipes", "gamma_one", "--device", "cpu"]) == 0
     table = atlas_table.read(out / "atlas.csv")
     done = table[table["status"] == "done"]
     assert list(zip(done["recipe"], done["ablation"], strict=True)) == [
-        ("gamma_one", "no_target")]
-    assert done["seeds"].tolist() == [3] and (out / "atlas.png").is_file()
-    assert "1 done" in capsys.readouterr().out
+        ("gamma_one", "no_target"), ("gamma_one", "batchnorm")]
+    assert done["seeds"].tolist() == [3, 3] and (out / "atlas.png").is_file()
+    assert "2 done" in capsys.readouterr().out
     drawn = [*out.glob("atlas.*"), *out.glob("*/summary.*")]
     assert len(drawn) == 4  # atlas.csv, atlas.png, the column's summary.csv and .source
     before = {p: p.read_bytes() for p in drawn}
