@@ -30,6 +30,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 GLYPHS = {"better": "\u25b2", "worse": "\u25bc", "equivalent": "="}
 GREY = "#d9d9d9"
 EMPTY = "#f4f4f4"
+DARK = 0.3  # |P - 1/2| above which a cell's glyph and frame are white
 CMAP = "RdBu"  # red (P < 1/2: the ablation hurts) to blue (P > 1/2: it helps)
 SHORT_ENV = {"CartPole-v1": "CartPole", "Acrobot-v1": "Acrobot", "LunarLander-v3": "LunarLander"}
 
@@ -37,11 +38,13 @@ SHORT_ENV = {"CartPole-v1": "CartPole", "Acrobot-v1": "Acrobot", "LunarLander-v3
 def _cell(ax: plt.Axes, x: int, y: int, row: pd.Series, prefix: str, cmap, norm) -> None:
     """Draw one cell: its colour, glyph and frame."""
     status, word = row["status"], row.get(f"{prefix}verdict")
-    face, text, weight, frame = EMPTY, "", "normal", False
+    face, text, weight, frame, ink = EMPTY, "", "normal", False, "0.15"
     if status == "recipe's own setting":
         face, text = "white", "n/a"
     elif status == "done" and word in GLYPHS:
-        face = cmap(norm(float(row[f"{prefix}p_improvement"]) - 0.5))
+        shift = float(row[f"{prefix}p_improvement"]) - 0.5
+        face = cmap(norm(shift))
+        ink = "white" if abs(shift) > DARK else "0.15"  # readable on the darkest colours
         text = GLYPHS[word]
         frame = row.get(f"{prefix}verdict_atlas") == word
         weight = "bold" if frame else "normal"
@@ -50,10 +53,10 @@ def _cell(ax: plt.Axes, x: int, y: int, row: pd.Series, prefix: str, cmap, norm)
         text = "?" if bool(row["underpowered"]) else "-"
     ax.add_patch(Rectangle((x, y), 1, 1, facecolor=face, edgecolor="white", linewidth=1.5))
     if frame:
-        ax.add_patch(Rectangle((x + 0.06, y + 0.06), 0.88, 0.88, fill=False,
-                               edgecolor="black", linewidth=1.4))
+        ax.add_patch(Rectangle((x + 0.08, y + 0.08), 0.84, 0.84, fill=False,
+                               edgecolor=ink, linewidth=1.3))
     ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontweight=weight,
-            fontsize=9 if text != "n/a" else 6.5, color="0.15")
+            fontsize=9 if text != "n/a" else 6.5, color=ink)
 
 
 def draw(table: pd.DataFrame, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
