@@ -56,6 +56,10 @@ def _figures(spec: atlas_spec.AtlasSpec, out: Path, formats: tuple[str, ...]) ->
     for path in atlas_figure.draw(table, out, formats):
         print(f"wrote {path}")
     print(atlas_table.tally(table))
+    used = atlas_table.compute_used(spec, out)
+    print(f"compute so far: {used['seed_steps'].sum() / 1e6:,.1f}M seed-steps, "
+          f"{used['wall_time_s'].sum() / 3600:,.2f} h of unit wall time "
+          f"({', '.join(sorted(set(','.join(used['devices']).split(',')) - {''})) or 'none'})")
 
 
 def _atlas(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ in the map by 5%.
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from pathlib import Path
 
@@ -199,3 +200,20 @@ def markdown(table: pd.DataFrame) -> list[str]:
                          "" if row["status"] != "done" or pair == " / " else pair)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def compute_used(spec: AtlasSpec, out: Path) -> pd.DataFrame:
+    """What the trained variants of each column cost, from its run.json: seed-steps (seeds x
+    total_steps), the units' summed wall time and the devices they ran on."""
+    rows = []
+    for recipe, env_id in spec.columns():
+        path = out / column_name(recipe, env_id) / "run.json"
+        variants = json.loads(path.read_text())["variants"] if path.is_file() else {}
+        rows.append({"recipe": recipe, "env_id": env_id, "variants": len(variants),
+                     "seed_steps": sum(len(v["seeds"]) * v["config"]["total_steps"]
+                                       for v in variants.values()),
+                     "wall_time_s": sum(c["wall_time_s"] for v in variants.values()
+                                        for c in v["chunks"]),
+                     "devices": ",".join(sorted({c["device"] for v in variants.values()
+                                                 for c in v["chunks"]}))})
+    return pd.DataFrame(rows)

@@ -191,6 +191,9 @@ def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, reci
         ("gamma_one", "no_target"), ("gamma_one", "batchnorm")]
     assert done["seeds"].tolist() == [3, 3] and (out / "atlas.png").is_file()
     assert "2 done" in capsys.readouterr().out
+    used = atlas_table.compute_used(atlas_spec.load(plan(tmp_path)), out).set_index("recipe")
+    assert used.loc["gamma_one", "seed_steps"] == 3 * 3 * 1_000  # 3 variants x 3 seeds
+    assert used.loc["mine", "seed_steps"] == 0 and used.loc["gamma_one", "devices"] == "cpu"
     drawn = [*out.glob("atlas.*"), *out.glob("*/summary.*")]
     assert len(drawn) == 4  # atlas.csv, atlas.png, the column's summary.csv and .source
     before = {p: p.read_bytes() for p in drawn}
