@@ -254,3 +254,34 @@ def test_chunk_size_changes_no_number_on_ray(cluster, tmp_path) -> None:
         assert {t: (out / f"{t}.csv").read_bytes() for t in store.TABLES} == expected, chunk
         chunks = store.read_run(out)["variants"]["baseline"]["chunks"]
         assert len(chunks) == 20 // chunk
+
+
+ATLAS = """about = "a tiny atlas on Ray"
+seeds = 2
+recipes = ["tuned_default"]
+[envs."CartPole-v1"]
+total_steps = 300
+learning_starts = 100
+eval_every = 150
+buffer_size = 300
+[ablations.no_target]
+label = "no target network"
+set = { target = "none" }
+"""
+
+
+def test_the_atlas_runs_on_ray_as_it_does_here(cluster, tmp_path) -> None:
+    """`atlas --executor ray`: the column trains on the cluster, with the local CSVs."""
+    plan = tmp_path / "atlas.toml"
+    plan.write_text(ATLAS)
+    outs = {}
+    for how in ("local", "ray"):
+        outs[how] = tmp_path / how
+        extra = ["--executor", "ray", "--address", cluster.address] if how == "ray" else []
+        assert main(["atlas", "--atlas-file", str(plan), "--out", str(outs[how]),
+                     "--device", "cpu", *extra]) == 0
+    column = "tuned_default.CartPole-v1"
+    local, ray_ = read_csvs(outs["local"] / column), read_csvs(outs["ray"] / column)
+    for t in store.TABLES:
+        pd.testing.assert_frame_equal(local[t], ray_[t])
+    assert (outs["ray"] / "atlas.csv").read_bytes() == (outs["local"] / "atlas.csv").read_bytes()
