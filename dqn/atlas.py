@@ -11,13 +11,14 @@ results/atlas/atlas.csv, each column's summary.csv and the heatmap are drawn fro
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from dqn import recipes, runner
 from dqn.atlas_spec import AtlasError, AtlasSpec, column_name, flipped
-from dqn.config import EPSILON_KEYS, FIELDS, Config, did_you_mean, from_dict
+from dqn.config import EPSILON_KEYS, FIELDS, Config, ConfigError, did_you_mean, from_dict
 from dqn.executors import Executor
 from dqn.studyfile import StudyFile, load
 from dqn.sweep import toml_value
@@ -69,13 +70,35 @@ def column_text(spec: AtlasSpec, recipe: str, env_id: str) -> str:
 
 
 def column_study(spec: AtlasSpec, recipe: str, env_id: str, folder: Path) -> StudyFile:
-    """Write (when it changed) and load one column's study file, folder/<recipe>.<env>.toml."""
+    """Write (when it changed) and load one column's study file, folder/<recipe>.<env>.toml;
+    the file is checked as a study before it is written."""
     path = folder / f"{column_name(recipe, env_id)}.toml"
     text = column_text(spec, recipe, env_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        (draft := Path(tmp) / path.name).write_text(text)
+        load(draft)
     if not path.is_file() or path.read_text() != text:
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return load(path)
+
+
+def check(spec: AtlasSpec, recipe_names: list[str], env_ids: list[str], *,
+          quick: bool = False, device: str | None = None) -> None:
+    """Every chosen column as a study, with the run's options, before anything is written."""
+    known = recipes.available()
+    for name in spec.recipes:
+        if name not in known:
+            raise AtlasError(f"{spec.path.name}: key 'recipes': {name!r} is not a recipe"
+                             f"{did_you_mean(name, known)} (recipes: {', '.join(known)})")
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in recipe_names:
+            for env_id in env_ids:
+                study = column_study(spec, recipe, env_id, Path(tmp))
+                try:
+                    study.configs(quick=quick, device=device)
+                except ConfigError as e:
+                    raise AtlasError(f"{study.path.name} (from {spec.path.name}): {e}") from None
 
 
 def _chosen(given: list[str] | None, known: list[str], what: str, where: str) -> list[str]:
@@ -97,6 +120,7 @@ def run(spec: AtlasSpec, out: Path, *, recipes_: list[str] | None = None,
     rs = _chosen(recipes_, list(spec.recipes), "recipes", "--recipes")
     es = _chosen(envs, list(spec.envs), "envs", "--envs")
     abl = _chosen(ablations, [a.name for a in spec.ablations], "ablations", "--ablations")
+    check(spec, rs, es, quick=quick, device=device)  # nothing is written before this passes
     studies = [column_study(spec, r, e, out) for r in rs for e in es]
     done = []
     for i, study in enumerate(studies):

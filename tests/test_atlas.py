@@ -228,3 +228,17 @@ def test_lunar_lander_is_supported() -> None:
     assert (facts.episode_limit, facts.threshold) == (1000, 200.0)
     assert (facts.min_return, facts.max_return) == (-500.0, 300.0)
     assert from_dict({"env_id": "LunarLander-v3"}).env_id == "LunarLander-v3"
+
+
+def test_a_missing_recipe_or_a_bad_option_is_an_error_before_anything_is_written(
+        tmp_path: Path, recipe_dir: Path, capsys) -> None:
+    out = tmp_path / "atlas"
+    text = PLAN.format(extra="").replace('"gamma_one"]', '"gamma_on"]')
+    assert main(["atlas", "--atlas-file", str(plan(tmp_path, text=text)), "--out",
+                 str(out)]) == 2
+    assert ("atlas.toml: key 'recipes': 'gamma_on' is not a recipe (did you mean "
+            "'gamma_one'?") in capsys.readouterr().err
+    assert main(["atlas", "--atlas-file", str(plan(tmp_path)), "--out", str(out),
+                 "--device", "tpu"]) == 2
+    assert "key 'device': 'tpu'" in capsys.readouterr().err
+    assert not out.exists()
