@@ -7,8 +7,9 @@ p-values, and the verdicts, whose Holm family is the column (every ablation of o
 one environment, both metrics, both tests), exactly as `make study` on that column reports
 them. A map of many columns asks many more questions than one study, so every cell also gets
 an atlas-wide verdict (`verdict_atlas`, `auc_verdict_atlas`): the same tests under one Holm
-family of every test in the atlas, which bounds the chance of any false verdict word anywhere
-in the map by 5%.
+family of every test of every finished column, which bounds the chance of any false verdict
+word anywhere in the map by 5%. A column is finished when every variant of its study file is
+trained; until then its cells have no verdicts (their family is the whole column).
 """
 
 from __future__ import annotations
