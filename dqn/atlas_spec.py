@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from dqn.config import FIELDS, Config, ConfigError, did_you_mean, from_dict, is_positive_int
 from dqn.env_facts import ENV_IDS
+from dqn.names import unknown_key
 from dqn.paths import ROOT
 from dqn.schema import variant_name_problem
 
@@ -90,10 +91,8 @@ def load(path: Path = ATLAS_FILE) -> AtlasSpec:
         raise AtlasError(f"{path}: no such file") from None
     except tomllib.TOMLDecodeError as e:
         raise AtlasError(f"{where}: not valid TOML: {e}") from None
-    for key, value in data.items():
-        if key not in ATLAS_KEYS:
-            raise AtlasError(f"{where}: unknown key '{key}' (value {value!r})"
-                             f"{did_you_mean(key, ATLAS_KEYS)}")
+    if (problem := unknown_key(data, ATLAS_KEYS)) is not None:
+        raise AtlasError(f"{where}: {problem}")
     about = data.get("about", "")
     seeds = data.get("seeds", 20)
     if not is_positive_int(seeds):
@@ -141,10 +140,8 @@ def _ablations(table: Any, where: str) -> tuple[Ablation, ...]:
             raise AtlasError(f"{at}: 'baseline' is each column's own recipe, not an ablation")
         if not isinstance(spec, dict):
             raise AtlasError(f"{at}: {spec!r} must be a table")
-        for key, value in spec.items():
-            if key not in ABLATION_KEYS:
-                raise AtlasError(f"{at}: unknown key '{key}' (value {value!r})"
-                                 f"{did_you_mean(key, ABLATION_KEYS)}")
+        if (problem := unknown_key(spec, ABLATION_KEYS)) is not None:
+            raise AtlasError(f"{at}: {problem}")
         label = spec.get("label")
         if not isinstance(label, str) or not label.strip():
             raise AtlasError(f"{at}: key 'label': {label!r} must be a non-empty string")

@@ -36,6 +36,7 @@ from dqn.estimators import (
     prob_improvement,
     prob_improvement_ci,
 )
+from dqn.names import unknown_key
 from dqn.results import load as load_results
 from dqn.scoring import study_scores
 
@@ -85,10 +86,9 @@ def validate(expect: Mapping[str, Any], fast: Mapping[str, Any], variants: Colle
     """Check a study file's [expect.*] and [fast] tables against its `variants`; raise
     ExpectationError naming `where` (the file), the table, the key and the value."""
     _validate_tables(expect, "expect", variants, where)
+    if (problem := unknown_key(fast, FAST_KEYS)) is not None:
+        raise ExpectationError(f"{where}: [fast] {problem}")
     for key, value in fast.items():
-        if key not in FAST_KEYS:
-            raise ExpectationError(f"{where}: [fast] unknown key '{key}' (value {value!r})"
-                                   f"{did_you_mean(key, FAST_KEYS)}")
         if key in ("seeds", "steps") and not is_positive_int(value):
             raise ExpectationError(f"{where}: [fast] key '{key}': {value!r} must be a "
                                    "positive integer")

@@ -1,5 +1,6 @@
 """Names users type: did-you-mean for keys and names, including the names other DQN codebases
-give our config keys, and the positive-integer check shared by every validator."""
+give our config keys, the unknown-key message and the positive-integer check shared by every
+validator."""
 
 from __future__ import annotations
 
@@ -39,3 +40,13 @@ def did_you_mean(key: str, options: typing.Iterable[str]) -> str:
         return f" (did you mean '{ALIASES[key]}'? other codebases call it {key})"
     close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_key(table: typing.Mapping[str, Any], known: typing.Iterable[str]) -> str | None:
+    """"unknown key 'k' (value v)" with a did-you-mean for the first key of `table` that is not
+    in `known`, or None when every key is known (each validator prefixes where it looked)."""
+    known = list(known)
+    for key, value in table.items():
+        if key not in known:
+            return f"unknown key '{key}' (value {value!r}){did_you_mean(key, known)}"
+    return None

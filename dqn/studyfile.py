@@ -20,6 +20,7 @@ from dqn.config import Config, ConfigError, did_you_mean, from_dict, is_positive
 from dqn.decisions import MARGIN
 from dqn.expectations import Expectation, ExpectationError
 from dqn.expectations import validate as validate_expectations
+from dqn.names import unknown_key
 from dqn.paths import STUDIES_DIR
 from dqn.schema import variant_name_problem
 from dqn.sequential import Design
@@ -176,10 +177,8 @@ def load(path: Path) -> StudyFile:
     except tomllib.TOMLDecodeError as e:
         raise StudyError(f"{path.name}: not valid TOML: {e}") from None
     where = path.name
-    for key, value in data.items():
-        if key not in STUDY_KEYS:
-            raise StudyError(f"{where}: unknown key '{key}' (value {value!r})"
-                             f"{did_you_mean(key, STUDY_KEYS)}")
+    if (problem := unknown_key(data, STUDY_KEYS)) is not None:
+        raise StudyError(f"{where}: {problem}")
     question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise StudyError(f"{where}: key 'question': {question!r} must be a non-empty string")
@@ -240,10 +239,8 @@ def _adaptive(data: dict[str, Any], where: str, margin: float) -> dict[str, Any]
     if "seeds" in data:
         raise StudyError(f"{where}: key 'seeds': {data['seeds']!r} cannot go with [adaptive], "
                          "whose stage and max_seeds choose the seed counts")
-    for key, value in table.items():
-        if key not in ADAPTIVE_KEYS:
-            raise StudyError(f"{where}: [adaptive]: unknown key '{key}' (value {value!r})"
-                             f"{did_you_mean(key, ADAPTIVE_KEYS)}")
+    if (problem := unknown_key(table, ADAPTIVE_KEYS)) is not None:
+        raise StudyError(f"{where}: [adaptive]: {problem}")
     try:
         Design.from_dict(table | {"margin": margin})
     except (TypeError, ValueError) as e:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dqn.config import ALIASES, FIELDS, Config, ConfigError, field_docs, from_dict
+from dqn.names import unknown_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,3 +201,12 @@ def test_to_dict_round_trips():
 def test_every_alias_names_a_real_key_and_is_not_one():
     assert set(ALIASES.values()) <= set(FIELDS)
     assert not set(ALIASES) & set(FIELDS)
+
+
+def test_unknown_key_names_the_first_unknown_key_its_value_and_a_suggestion() -> None:
+    assert unknown_key({"seeds": 3, "question": "q"}, ["seeds", "question"]) is None
+    assert unknown_key({"seeds": 3, "sedes": 4, "x": 1}, ["seeds"]) == (
+        "unknown key 'sedes' (value 4) (did you mean 'seeds'?)")
+    assert unknown_key({"learning_rate": 0.1}, ["lr", "gamma"]) == (
+        "unknown key 'learning_rate' (value 0.1) (did you mean 'lr'? other codebases call it "
+        "learning_rate)")
