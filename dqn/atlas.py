@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +75,14 @@ def column_study(spec: AtlasSpec, recipe: str, env_id: str, folder: Path) -> Stu
     the file is checked as a study before it is written."""
     path = folder / f"{column_name(recipe, env_id)}.toml"
     text = column_text(spec, recipe, env_id)
+    if path.is_file() and path.read_text() == text:
+        return load(path)
     with tempfile.TemporaryDirectory() as tmp:
         (draft := Path(tmp) / path.name).write_text(text)
-        load(draft)
-    if not path.is_file() or path.read_text() != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return load(path)
+        study = load(draft)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return replace(study, path=path)
 
 
 def check(spec: AtlasSpec, recipe_names: list[str], env_ids: list[str], *,
