@@ -7,6 +7,8 @@ notebook, a test) gets the fast path without its own torch settings being change
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 from collections.abc import Iterator
 
@@ -53,6 +55,33 @@ def cpu_settings(device: torch.device) -> Iterator[None]:
     finally:
         torch.set_flush_denormal(flushing)
         torch.set_num_threads(threads)
+
+
+@functools.cache
+def _malloc_trim() -> ctypes._CFuncPtr | None:
+    """glibc's malloc_trim, or None where the C library has none (macOS, musl)."""
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Give the pages of freed C-heap memory back to the operating system (glibc's
+    malloc_trim(0)); returns whether it could (False without glibc).
+
+    Why: torch's CPU tensors are malloc'ed, and once glibc's sliding mmap threshold has risen
+    the per-update tensors (up to S x B x hidden floats) come from the heap. Freed but not
+    returned, that heap grew without bound in some runs: CleanRL's recipe on LunarLander-v3
+    (MSE, 120-84 ReLU, batch 128) held 24 GB after 4 units; measured on 20 seeds training every
+    step, 1.1 GB after 1,500 updates against 0.4 GB with a trim every 500 steps, in the same
+    time. The numbers trained are not touched.
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 def device_problem(name: str) -> str | None:

@@ -15,7 +15,7 @@ import torch
 from dqn import envs, noisy
 from dqn.agent import Agent
 from dqn.config import Config
-from dqn.device import cpu_settings, resolve_device
+from dqn.device import cpu_settings, release_freed_memory, resolve_device
 from dqn.nstep import NStepQueue
 from dqn.records import FinalWeights, Recorder, Records
 from dqn.replay import Replay
@@ -125,6 +125,7 @@ def _train(c: Config, seeds: list[int], device: torch.device,
             rec.diagnostics(step, eps)
             if progress is not None:
                 progress(step, rec.recent())
+            release_freed_memory()  # the host heap otherwise keeps what updates freed
 
     env.close()
     evaluator.close()
