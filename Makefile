@@ -17,7 +17,7 @@ VARIANTS ?=
 OUT ?=
 QUICK ?=
 FORCE ?=
-# adaptive seeds: stages of STAGE seeds per open variant, up to MAX_SEEDS (dqn.adaptive)
+# adaptive seeds: stages of STAGE seeds per open variant, up to MAX_SEEDS (dqn.run.adaptive)
 ADAPTIVE ?=
 STAGE ?=
 MAX_SEEDS ?=
@@ -130,7 +130,7 @@ report: setup
 	$(PY) -m dqn report $(if $(OUT),--out $(OUT))
 
 test: setup
-	$(PY) -m pytest -m "not regress and not slow and not ray"
+	$(PY) -m pytest -n 2 -m "not regress and not slow and not ray"
 
 # longer checks kept out of make test (e.g. a writer killed at every one of its renames)
 test-slow: setup

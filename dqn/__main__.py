@@ -1,5 +1,5 @@
 import sys
 
-from dqn.cli import main
+from dqn.cli.main import main
 
 sys.exit(main())

@@ -14,10 +14,11 @@ import sys
 
 import numpy as np
 
-from dqn import env_facts, studyfile
-from dqn.estimators import iqm, prob_improvement, prob_improvement_ci
-from dqn.scoring import run_scores
-from dqn.train import train
+from dqn.analysis.scoring import run_scores
+from dqn.base import env_facts
+from dqn.core.train import train
+from dqn.run import studyfile
+from dqn.stats.estimators import iqm, prob_improvement, prob_improvement_ci
 
 
 def main(study_name: str, variant: str, seeds: int, steps: int, repeats: int,

@@ -1,4 +1,4 @@
-"""An independent single-seed DQN in plain torch (dqn.plain: torch.nn, torch.optim, a numpy
+"""An independent single-seed DQN in plain torch (dqn.core.plain: torch.nn, torch.optim, a numpy
 replay; none of dqn/'s networks, optimizer, replay or loop), to cross-check findings.
 
 `python scripts/reference_dqn.py huber 0 20000` reproduces the loss study's Huber blow-up:
@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from dqn.config import Config
-from dqn.plain import PlainRun, train_plain
+from dqn.base.config import Config
+from dqn.core.plain import PlainRun, train_plain
 
 RECIPE = {"dueling": False, "gamma": 0.99, "epsilon_end": 0.05}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn.journal import migrate
+from dqn.store.journal import migrate
 
 QUESTION = (
     "Does the target network matter? We compare the default hard-copied target network with "

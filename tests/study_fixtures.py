@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import dqn.train
-from dqn.schema import TABLES
+import dqn.core.train
+from dqn.base.schema import TABLES
 
-_REAL_TRAIN = dqn.train.train
+_REAL_TRAIN = dqn.core.train.train
 
 TINY_BODY = """
 [base]
@@ -57,7 +57,7 @@ _TRAINED: dict[tuple[str, tuple[int, ...]], object] = {}
 
 
 def memo_train(monkeypatch) -> list[tuple[str, list[int]]]:
-    """Patch dqn.train.train to train each (config, seeds) once per test session (training is
+    """Patch dqn.core.train.train to train each (config, seeds) once per test session (training is
     deterministic, so a cached run is the run); returns the log of (variant target, seeds)
     units asked for."""
     real = _REAL_TRAIN
@@ -70,5 +70,5 @@ def memo_train(monkeypatch) -> list[tuple[str, list[int]]]:
             _TRAINED[key] = real(config, seeds)
         return _TRAINED[key]
 
-    monkeypatch.setattr(dqn.train, "train", train)
+    monkeypatch.setattr(dqn.core.train, "train", train)
     return calls

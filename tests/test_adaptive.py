@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 from study_fixtures import TINY_BODY, memo_train
 
-from dqn import adaptive, adaptive_verdicts, journal, runner, scoring, studyfile
-from dqn.cli import main
-from dqn.sequential import Decision, Design
+from dqn.analysis import scoring
+from dqn.cli.main import main
+from dqn.run import adaptive, runner, studyfile
+from dqn.stats import adaptive_verdicts
+from dqn.stats.sequential import Decision, Design
+from dqn.store import journal
 
 ADAPTIVE_TOP = 'question = "Adaptive."\n'
 

@@ -1,5 +1,5 @@
-"""The atlas (atlas.toml, dqn.atlas_spec, dqn.atlas, dqn.atlas_table, dqn.atlas_figure): the plan
-is validated with file/key/value errors, each column is a study whose variants change exactly
+"""The atlas (atlas.toml, dqn.atlas.spec, dqn.run.atlas, dqn.atlas.table, dqn.atlas.figure): the
+plan is validated with file/key/value errors, each column is a study whose variants change exactly
 their ablation's keys, cells get the right status, the atlas-wide Holm family matches a hand
 computation, and a tiny atlas runs end to end and redraws byte-identically."""
 
@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 from study_fixtures import memo_train
 
-from dqn import atlas, atlas_spec, atlas_table, paths
-from dqn.cli import main
-from dqn.config import EPSILON_KEYS, FIELDS, from_dict
+from dqn.atlas import spec as atlas_spec
+from dqn.atlas import table as atlas_table
+from dqn.base import paths
+from dqn.base.config import EPSILON_KEYS, FIELDS, from_dict
+from dqn.cli.main import main
+from dqn.run import atlas
 
 PLAN = """about = "a test atlas"
 seeds = 3
@@ -223,7 +226,7 @@ def test_a_bad_choice_on_the_command_line_trains_nothing(tmp_path: Path, recipe_
 
 
 def test_lunar_lander_is_supported() -> None:
-    from dqn.env_facts import ENVS
+    from dqn.base.env_facts import ENVS
     facts = ENVS["LunarLander-v3"]
     assert (facts.episode_limit, facts.threshold) == (1000, 200.0)
     assert (facts.min_return, facts.max_return) == (-500.0, 300.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn.bench import main, matmul_shapes
-from dqn.config import Config
+from dqn.base.config import Config
+from dqn.run.bench import main, matmul_shapes
 
 
 def test_tiny_bench_writes_table_and_figure(tmp_path: Path, capsys) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dqn.config import ALIASES, FIELDS, Config, ConfigError, field_docs, from_dict
-from dqn.names import unknown_key
+from dqn.base.config import ALIASES, FIELDS, Config, ConfigError, field_docs, from_dict
+from dqn.base.names import unknown_key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -186,7 +186,8 @@ def test_hash_is_stable():
     # independent of the process (no str hashing salt in it)
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", "from dqn.config import Config; print(Config(gamma=0.9).hash())"],
+        [sys.executable, "-c",
+         "from dqn.base.config import Config; print(Config(gamma=0.9).hash())"],
         capture_output=True, text=True, env=env, cwd=ROOT, check=True,
     )
     assert out.stdout.strip() == Config(gamma=0.9).hash()

@@ -1,5 +1,6 @@
-"""The tests behind the verdicts (dqn.decisions): the permutation test of P(improvement) = 1/2,
-the equivalence test, the verdict words of a Holm family and the power figures.
+"""The tests behind the verdicts (dqn.stats.decisions): the permutation test of
+P(improvement) = 1/2, the equivalence test, the verdict words of a Holm family and the power
+figures.
 
 Hand-sized samples with exact answers, the type-I error of a Holm-corrected family under the
 null, and power against Noether's analytic figure.
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dqn.decisions import (
+from dqn.stats.decisions import (
     MARGIN,
     brunner_munzel,
     can_decide,
@@ -25,7 +26,7 @@ from dqn.decisions import (
     seeds_needed,
     verdict,
 )
-from dqn.estimators import holm, prob_improvement
+from dqn.stats.estimators import holm, prob_improvement
 
 
 def test_complete_separation_gives_the_exact_extreme_p() -> None:

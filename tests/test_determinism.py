@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dqn.config import from_dict
-from dqn.train import train
+from dqn.base.config import from_dict
+from dqn.core.train import train
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

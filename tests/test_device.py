@@ -1,4 +1,4 @@
-"""dqn.device: train() runs CPU work with one thread and denormals flushed, leaves the
+"""dqn.core.device: train() runs CPU work with one thread and denormals flushed, leaves the
 caller's torch settings as it found them, and gives freed host memory back."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dqn.config import from_dict
-from dqn.device import cpu_settings, flushing_denormals, release_freed_memory, resolve_device
-from dqn.train import train
+from dqn.base.config import from_dict
+from dqn.core.device import cpu_settings, flushing_denormals, release_freed_memory, resolve_device
+from dqn.core.train import train
 
 TINY = {"total_steps": 120, "learning_starts": 50, "eval_every": 120, "eval_episodes": 1,
         "log_every": 60, "buffer_size": 120, "batch_size": 8, "hidden": [8], "device": "cpu"}
@@ -86,8 +86,8 @@ HAS_PROC = Path("/proc/self/statm").exists()
 # memory +390 MB after these 1,000 updates on 20 seeds, +43 MB with it; 24 GB in an atlas column).
 HEAP_RUN = """
 import json, sys
-from dqn.config import from_dict
-from dqn.train import train
+from dqn.base.config import from_dict
+from dqn.core.train import train
 def resident_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 config = from_dict({"env_id": "LunarLander-v3", "hidden": [120, 84], "loss": "mse",

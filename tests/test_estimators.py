@@ -1,4 +1,4 @@
-"""dqn.estimators: IQM, bootstrap intervals, probability of improvement, Holm and
+"""dqn.stats.estimators: IQM, bootstrap intervals, probability of improvement, Holm and
 censored medians, against hand-computed values and scipy."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from dqn import estimators
+from dqn.stats import estimators
 
 # --- aggregates -------------------------------------------------------------------------------
 

@@ -17,15 +17,16 @@ import pandas as pd
 import pytest
 from study_fixtures import tiny_study_text
 
-import dqn.train
-from dqn import executors, runner, store, studyfile
-from dqn.cli import main
-from dqn.config import Config
-from dqn.executors import LocalExecutor
-from dqn.provenance import NUMERICS
-from dqn.units import Unit, seeds_label, split_seeds
+import dqn.core.train
+from dqn.base.config import Config
+from dqn.base.provenance import NUMERICS
+from dqn.cli.main import main
+from dqn.run import executors, runner, studyfile
+from dqn.run.executors import LocalExecutor
+from dqn.store import store
+from dqn.store.units import Unit, seeds_label, split_seeds
 
-REAL_TRAIN = dqn.train.train  # before any test patches it
+REAL_TRAIN = dqn.core.train.train  # before any test patches it
 TINY = tiny_study_text("A tiny study for executor tests.", 3)
 
 
@@ -45,14 +46,14 @@ def finished(out: Path, variant: str, config) -> bool:
 
 
 def record_calls(monkeypatch) -> list[tuple[str, list[int]]]:
-    """Patch dqn.train.train to log (target, seeds) of every unit it trains."""
+    """Patch dqn.core.train.train to log (target, seeds) of every unit it trains."""
     calls = []
 
     def recording(config, seeds, progress=None):
         calls.append((config.target, list(seeds)))
         return REAL_TRAIN(config, seeds, progress)
 
-    monkeypatch.setattr(dqn.train, "train", recording)
+    monkeypatch.setattr(dqn.core.train, "train", recording)
     return calls
 
 
@@ -91,7 +92,7 @@ def test_chunked_run_trains_and_records_each_chunk(tmp_path: Path, monkeypatch) 
         assert {"device", "host", "versions", "wall_time_s", "seed_steps_per_s",
                 "diverged_seeds", "numerics", "git_commit"} <= set(meta["chunks"][0])
     # a chunk's rows are exactly what train() gives for that chunk's seeds alone
-    alone = dqn.train.train(studyfile.load(s.path).configs()["no_target"], [2]).evals
+    alone = dqn.core.train.train(studyfile.load(s.path).configs()["no_target"], [2]).evals
     mine = pd.read_csv(out / "evals.csv")
     mine = mine[(mine["variant"] == "no_target") & (mine["seed"] == 2)]
     pd.testing.assert_frame_equal(mine.drop(columns=["study", "variant"]).reset_index(drop=True),
@@ -123,14 +124,14 @@ def test_interrupted_chunked_run_resumes_only_the_missing_chunk(tmp_path: Path,
     s = tiny(tmp_path, "seed_chunk = 2\n")
     whole = runner.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
 
-    real = dqn.train.train
+    real = dqn.core.train.train
 
     def crash_in_last_chunk(config, seeds, progress=None):
         if config.target == "none" and list(seeds) == [2]:
             raise RuntimeError("simulated crash in no_target's second chunk")
         return real(config, seeds, progress)
 
-    monkeypatch.setattr(dqn.train, "train", crash_in_last_chunk)
+    monkeypatch.setattr(dqn.core.train, "train", crash_in_last_chunk)
     with pytest.raises(RuntimeError, match="simulated crash"):
         runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     partial = tmp_path / "resumed" / "tiny"
@@ -240,7 +241,7 @@ def test_failed_units_are_named_and_the_rest_is_written(tmp_path: Path, monkeypa
 ])
 def test_bad_executor_options_are_rejected_before_training(tmp_path: Path, args, needle,
                                                            capsys, monkeypatch) -> None:
-    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(dqn.core.train, "train", lambda *a, **k: pytest.fail("trained"))
     assert main(["study", "no_target", "--out", str(tmp_path / "r"), *args]) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
@@ -248,7 +249,7 @@ def test_bad_executor_options_are_rejected_before_training(tmp_path: Path, args,
 
 def test_missing_ray_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(dqn.core.train, "train", lambda *a, **k: pytest.fail("trained"))
     assert main(["study", "no_target", "--executor", "ray", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "needs Ray" in err and "pip install -e '.[ray]'" in err
@@ -260,8 +261,8 @@ def test_local_run_never_imports_ray(tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from dqn import studyfile
-        from dqn.cli import main
+        from dqn.run import studyfile
+        from dqn.cli.main import main
         studyfile.STUDIES_DIR = Path({str(tmp_path)!r})
         code = main(["study", "tiny", "--seed-chunk", "2", "--variants", "baseline",
                      "--no-figures", "--out", {str(tmp_path / "r")!r}])
@@ -297,7 +298,7 @@ def test_study_bar_ends_at_every_units_seed_steps(monkeypatch, capsys) -> None:
             progress(step, {"return": 1.0})
         return list(seeds)
 
-    monkeypatch.setattr(dqn.train, "train", fake_train)
+    monkeypatch.setattr(dqn.core.train, "train", fake_train)
     config = Config(total_steps=100, learning_starts=10)
     units = [Unit("a", config, (0, 1), 0, 1), Unit("b", config, (0, 1, 2), 0, 1)]
     done = []

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from analysis_fixtures import make_study
 
-from dqn import runner, studyfile
-from dqn.expectations import Expectation, check
+from dqn.analysis.expectations import Expectation, check
+from dqn.run import runner, studyfile
 
 BASE = """
 question = "Checker test."

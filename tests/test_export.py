@@ -7,8 +7,9 @@ import pytest
 from analysis_fixtures import make_study
 from scipy import stats as sps
 
-from dqn import cli, scoring
-from dqn.export import FILENAME, export
+from dqn.analysis import scoring
+from dqn.cli import main as cli
+from dqn.report.export import FILENAME, export
 
 
 def test_export_layout_and_values(tmp_path):

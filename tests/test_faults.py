@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 from study_fixtures import csv_bytes, memo_train, records_of, tiny_study_text
 
-from dqn import runner, store, studyfile
-from dqn.lock import locked
-from dqn.tables import unit_rows
+from dqn.run import runner, studyfile
+from dqn.store import store
+from dqn.store.lock import locked
+from dqn.store.tables import unit_rows
 
 TINY = tiny_study_text("Faults.", 3, top="seed_chunk = 2\n")
 FIRST = {"figures": False, "progress": False}  # the finished run: 300 steps
@@ -126,7 +127,7 @@ def test_a_crash_at_every_write_boundary_is_repaired_by_a_rerun(tmp_path, refere
 KILLED = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from dqn import runner, studyfile
+    from dqn.run import runner, studyfile
     k, calls, real = int(sys.argv[1]), [0], os.replace
     def replace(*args):
         calls[0] += 1
@@ -157,8 +158,8 @@ def test_a_killed_writer_leaves_nothing_a_rerun_cannot_repair(tmp_path, referenc
 TWO_WRITERS = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from dqn import studyfile
-    from dqn.cli import main
+    from dqn.run import studyfile
+    from dqn.cli.main import main
     studyfile.STUDIES_DIR = Path(sys.argv[1])
     sys.exit(main(["study", "tiny", "--variants", sys.argv[2], "--seed-chunk", "1",
                    "--out", sys.argv[3]]))
@@ -191,7 +192,7 @@ def test_two_processes_writing_one_folder_both_finish(tmp_path, references) -> N
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from dqn.lock import locked
+    from dqn.store.lock import locked
     with locked(Path(sys.argv[1])):
         print("held", flush=True)
         time.sleep(3)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dqn.agent import Agent
-from dqn.config import from_dict
-from dqn.networks import NetSpec, init_params, init_stats, q_values
+from dqn.base.config import from_dict
+from dqn.core.agent import Agent
+from dqn.core.networks import NetSpec, init_params, init_stats, q_values
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

@@ -1,9 +1,12 @@
-"""The import layers of dqn/ (README "Design"): who may import whom, no circles, imports at the
-top of their files, no torch in the analysis, and modules of a readable size."""
+"""The layers of dqn/ (dqn/__init__.py, docs/design.md), read from the package names: every
+module sits in a layer package, imports only packages below it, at the top of its file; no
+circles; no torch in the analysis; package __init__ files say their job and import nothing; and
+modules of a readable size."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,41 +16,48 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "dqn"
 
-# Bottom to top; the same table as the README's Design section.
-LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": ("paths", "schema", "env_facts", "names", "config", "provenance"),
-    "core": ("seeding", "envs", "device", "footprint", "networks", "noisy", "optim", "priority",
-             "replay", "nstep", "schedules", "agent", "records", "train", "plain"),
-    "results": ("units", "tables", "lock", "store", "journal", "estimators", "decisions",
-                "sequential", "adaptive_verdicts", "weights",
-                "results", "overview", "scoring", "figure_style", "curve_figures",
-                "score_figures", "plots", "report", "export",
-                "expectations", "atlas_spec", "atlas_table", "atlas_figure"),
-    "runner": ("recipes", "studyfile", "plan", "executors", "ray_executor", "runner", "adaptive",
-               "sweep", "atlas", "play", "bench"),
-    "entry": ("atlas_cli", "cli", "__main__"),
-}
-# What each layer may import at run time. The results layer (the store and the analysis) skips
-# the core: the core is torch, and `make figures` / `make report` must not need it.
+# Bottom to top: each package and the packages it may import at run time (itself included).
+# The analysis packages (stats .. report) skip the core: the core is torch, and `make figures`
+# / `make report` must not need it. Only run and cli join the two sides.
+ANALYSIS = ("base", "stats", "store", "analysis", "figures", "atlas", "report")
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
-    "foundation": ("foundation",),
-    "core": ("foundation", "core"),
-    "results": ("foundation", "results"),
-    "runner": ("foundation", "core", "results", "runner"),
-    "entry": ("foundation", "core", "results", "runner", "entry"),
+    "base": ("base",),
+    "stats": ("stats",),
+    "core": ("base", "core"),
+    "store": ("base", "stats", "store"),
+    "analysis": ("base", "stats", "store", "analysis"),
+    "figures": ("base", "stats", "store", "analysis", "figures"),
+    "atlas": ("base", "stats", "store", "analysis", "figures", "atlas"),
+    "report": ("base", "stats", "store", "analysis", "figures", "atlas", "report"),
+    "run": ("base", "stats", "core", *ANALYSIS[2:], "run"),
+    "cli": (*ANALYSIS, "core", "run", "cli"),
 }
-LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}
-ANALYSIS = LAYERS["results"]
+PACKAGES = tuple(MAY_IMPORT)
+# The only modules at the top of dqn/: the entry point and the public aliases.
+TOP_LEVEL = {"__init__": (), "__main__": ("cli",), "config": ("base",), "train": ("core",)}
 MAX_LINES = 320  # "at most about 300"
 
 
 def _modules() -> list[str]:
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    """Every module as its dotted name below dqn, e.g. 'core.train' or 'config'."""
+    return sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts)
+                  for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _package(module: str) -> str:
+    return module.split(".")[0] if "." in module else "top"
+
+
+def _resolve(module: str, names: list[str]) -> list[str]:
+    """`from dqn.<module> import <names>`: the dqn modules that import loads."""
+    hits = [f"{module}.{n}" for n in names if (PACKAGE / module.replace(".", "/") / f"{n}.py")
+            .exists()]
+    return hits or [module]
 
 
 def _dqn_imports(module: str) -> list[tuple[str, bool, bool]]:
-    """(imported dqn module, at the top of the file?, type-checking only?) for each import."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    """(imported module below dqn, at the top of the file?, type-checking only?) per import."""
+    tree = ast.parse((PACKAGE / (module.replace(".", "/") + ".py")).read_text())
     found = []
 
     def visit(node: ast.AST, top: bool, typing_only: bool) -> None:
@@ -55,17 +65,16 @@ def _dqn_imports(module: str) -> list[tuple[str, bool, bool]]:
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 visit(child, top, True)
                 continue
-            names: list[str] = []
+            targets: list[str] = []
             if isinstance(child, ast.Import):
-                names = [a.name for a in child.names]
+                targets = [a.name[4:] for a in child.names if a.name.startswith("dqn.")]
             elif isinstance(child, ast.ImportFrom) and child.module:
+                names = [a.name for a in child.names]
                 if child.module == "dqn":
-                    names = [f"dqn.{a.name}" for a in child.names]
-                else:
-                    names = [child.module]
-            for name in names:
-                if name.startswith("dqn."):
-                    found.append((name.split(".")[1], top, typing_only))
+                    targets = names
+                elif child.module.startswith("dqn."):
+                    targets = _resolve(child.module[4:], names)
+            found.extend((t, top, typing_only) for t in targets)
             inner = top and not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef |
                                            ast.ClassDef)
             visit(child, inner, typing_only)
@@ -74,19 +83,47 @@ def _dqn_imports(module: str) -> list[tuple[str, bool, bool]]:
     return found
 
 
-def test_every_module_has_a_layer() -> None:
-    assert set(_modules()) == set(LAYER_OF)
+def test_every_module_sits_in_a_layer_package() -> None:
+    for module in _modules():
+        package = _package(module)
+        assert package in PACKAGES or module in TOP_LEVEL, (
+            f"dqn/{module.replace('.', '/')}.py is in no layer package {PACKAGES}")
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == \
+        set(PACKAGES)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_says_its_job_and_imports_nothing(package: str) -> None:
+    init = PACKAGE / package / "__init__.py"
+    tree = ast.parse(init.read_text())
+    doc = ast.get_docstring(tree)
+    assert doc and len(doc.split()) >= 8, f"dqn/{package}/__init__.py needs a docstring"
+    assert len(tree.body) == 1, f"dqn/{package}/__init__.py holds code: keep it a docstring"
+    said = set(re.findall(r"dqn\.(\w+)", doc.split("May import:")[-1])) \
+        if "May import:" in doc else set()
+    allowed = set(MAY_IMPORT[package]) - {package}
+    if package in ("run", "cli"):
+        assert "May import:" in doc
+    else:
+        assert said == allowed, f"dqn/{package}/__init__.py says it may import {said}"
+
+
+def test_the_package_docstring_lists_the_layers_bottom_to_top() -> None:
+    doc = ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text())) or ""
+    listed = re.findall(r"^    (\w+) {2,}", doc, flags=re.M)
+    assert tuple(listed) == PACKAGES
 
 
 @pytest.mark.parametrize("module", _modules())
 def test_imports_go_to_allowed_layers_and_sit_at_the_top(module: str) -> None:
-    allowed = MAY_IMPORT[LAYER_OF[module]]
+    package = _package(module)
+    allowed = TOP_LEVEL[module] if package == "top" else MAY_IMPORT[package]
     for imported, top, typing_only in _dqn_imports(module):
         assert top, f"dqn.{module} imports dqn.{imported} inside a function or class"
         if not typing_only:
-            assert LAYER_OF[imported] in allowed, (
-                f"dqn.{module} ({LAYER_OF[module]}) imports dqn.{imported} "
-                f"({LAYER_OF[imported]}); {LAYER_OF[module]} may import {allowed}")
+            assert _package(imported) in allowed, (
+                f"dqn.{module} ({package}) imports dqn.{imported}; {package} may import "
+                f"{allowed}")
 
 
 def test_no_import_circles() -> None:
@@ -96,7 +133,7 @@ def test_no_import_circles() -> None:
 
     def walk(m: str, path: list[str]) -> None:
         state[m] = "open"
-        for n in sorted(graph[m]):
+        for n in sorted(graph.get(m, ())):
             assert state.get(n) != "open", "import circle: " + " -> ".join([*path, m, n])
             if n not in state:
                 walk(n, [*path, m])
@@ -109,11 +146,12 @@ def test_no_import_circles() -> None:
 
 @pytest.mark.parametrize("module", _modules())
 def test_modules_stay_small(module: str) -> None:
-    lines = len((PACKAGE / f"{module}.py").read_text().splitlines())
-    assert lines <= MAX_LINES, f"dqn/{module}.py has {lines} lines: split it by job"
+    lines = len((PACKAGE / (module.replace(".", "/") + ".py")).read_text().splitlines())
+    assert lines <= MAX_LINES, f"dqn/{module.replace('.', '/')}.py has {lines} lines: split it"
 
 
-def _loaded_after_import(modules: tuple[str, ...]) -> set[str]:
+def _loaded_after_import(packages: tuple[str, ...]) -> set[str]:
+    modules = [m for m in _modules() if _package(m) in packages]
     code = ("import sys\n" + "".join(f"import dqn.{m}\n" for m in modules)
             + "print(' '.join(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -124,10 +162,19 @@ def _loaded_after_import(modules: tuple[str, ...]) -> set[str]:
 def test_analysis_never_imports_torch() -> None:
     loaded = _loaded_after_import(ANALYSIS)
     assert "torch" not in loaded
-    assert not {f"dqn.{m}" for m in LAYERS["core"] + LAYERS["runner"]} & loaded
+    assert not {m for m in loaded if m.split(".")[:2] in (["dqn", "core"], ["dqn", "run"],
+                                                           ["dqn", "cli"])}
 
 
-def test_core_imports_nothing_from_the_runner_or_the_analysis() -> None:
-    loaded = _loaded_after_import(LAYERS["core"])
-    above = {f"dqn.{m}" for layer in ("results", "runner", "entry") for m in LAYERS[layer]}
-    assert not above & loaded, above & loaded
+def test_core_imports_nothing_from_the_layers_above() -> None:
+    loaded = _loaded_after_import(("base", "core"))
+    above = {m for m in loaded if m.startswith("dqn.") and m.split(".")[1] not in
+             ("base", "core")}
+    assert not above, above
+
+
+def test_the_public_aliases_stay_importable() -> None:
+    code = ("from dqn.config import Config\nfrom dqn.train import train\n"
+            "import dqn.base.config, dqn.core.train\n"
+            "assert Config is dqn.base.config.Config and train is dqn.core.train.train\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -2,7 +2,7 @@
 
 The flat (S, P) layout is decoded here from its documented order (linear layers in forward
 order, weight (in, out) then bias; then each BatchNorm's weight and bias), not with
-`dqn.networks.unflatten`, so the layout itself is under test too.
+`dqn.core.networks.unflatten`, so the layout itself is under test too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from dqn.networks import (
+from dqn.core.networks import (
     NetSpec,
     init_params,
     init_stats,

@@ -1,4 +1,4 @@
-"""Noisy networks (dqn.noisy, config noisy): the layers against plain torch, the noise's
+"""Noisy networks (dqn.core.noisy, config noisy): the layers against plain torch, the noise's
 statistics, gradients into mu and sigma, per-seed independence and the epsilon exclusion."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import dqn.train
-from dqn import noisy
-from dqn.agent import Agent
-from dqn.config import Config, ConfigError, from_dict
-from dqn.networks import NetSpec, q_values
+import dqn.core.train
+from dqn.base.config import Config, ConfigError, from_dict
+from dqn.core import noisy
+from dqn.core.agent import Agent
+from dqn.core.networks import NetSpec, q_values
 
 CPU = torch.device("cpu")
 SPEC = NetSpec(3, 2, (4,), "relu", False, False, "max", noisy=True)
@@ -126,8 +126,8 @@ def test_gradients_reach_mu_and_sigma_as_in_plain_autograd():
 def test_noisy_training_is_per_seed_and_epsilon_free():
     c = Config(noisy=True, total_steps=300, learning_starts=100, eval_every=150,
                eval_episodes=1, log_every=100, device="cpu")
-    both = dqn.train.train(c, [0, 1])
-    alone = dqn.train.train(c, [1])
+    both = dqn.core.train.train(c, [0, 1])
+    alone = dqn.core.train.train(c, [1])
     assert both.evals[both.evals["seed"] == 1].reset_index(drop=True).equals(alone.evals)
     assert (both.diagnostics["epsilon"] == 0).all()
     assert both.weights.params.shape[1] == noisy.base(
@@ -137,7 +137,7 @@ def test_noisy_training_is_per_seed_and_epsilon_free():
 def test_saved_noisy_weights_act_as_the_mean_network():
     c = Config(noisy=True, total_steps=300, learning_starts=100, eval_every=150,
                eval_episodes=1, log_every=100, device="cpu")
-    w = dqn.train.train(c, [0]).weights
+    w = dqn.core.train.train(c, [0]).weights
     spec = NetSpec(**(w.spec | {"hidden": tuple(w.spec["hidden"])}))
     params = torch.as_tensor(w.params)
     x = torch.randn(1, 9, 4, generator=torch.Generator().manual_seed(5))

@@ -1,4 +1,4 @@
-"""n-step returns (dqn.nstep, config n_step): windows by hand across a termination, a
+"""n-step returns (dqn.core.nstep, config n_step): windows by hand across a termination, a
 truncation, an autoreset, memory clearing and a skipped store; the target with gamma^m; per-seed
 independence; n_step = 1 leaves the one-step agent exactly as it was."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dqn.train
-from dqn.agent import Agent
-from dqn.config import Config, from_dict
-from dqn.nstep import NStepQueue, nstep_return
-from dqn.replay import Replay
+import dqn.core.train
+from dqn.base.config import Config, from_dict
+from dqn.core.agent import Agent
+from dqn.core.nstep import NStepQueue, nstep_return
+from dqn.core.replay import Replay
 
 CPU = torch.device("cpu")
 G = 0.5  # gamma: powers are exact in binary
@@ -174,7 +174,7 @@ def test_skipped_stores_leave_the_windows_whole(monkeypatch):
     config = Config(total_steps=600, learning_starts=100, n_step=3, gamma=0.9,
                     store_probability=0.5, eval_every=600, eval_episodes=1, log_every=100,
                     device="cpu")
-    dqn.train.train(config, [0, 1])
+    dqn.core.train.train(config, [0, 1])
     assert 0.4 * 1200 < len(stored) < 0.6 * 1200
     for R, m, done in stored:
         assert R == pytest.approx(sum(0.9 ** k for k in range(m)), abs=1e-6)
@@ -200,6 +200,6 @@ def test_n_step_training_is_per_seed():
     c = Config(total_steps=400, learning_starts=100, eval_every=200, eval_episodes=1,
                log_every=100, device="cpu", n_step=3, store_probability=0.7,
                clear_memory_each_episode=True)
-    both = dqn.train.train(c, [0, 1]).diagnostics
-    alone = dqn.train.train(c, [1]).diagnostics
+    both = dqn.core.train.train(c, [0, 1]).diagnostics
+    alone = dqn.core.train.train(c, [1]).diagnostics
     assert both[both["seed"] == 1].reset_index(drop=True).equals(alone)

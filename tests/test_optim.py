@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from dqn.optim import BatchedAdam, clip_grad_norm
+from dqn.core.optim import BatchedAdam, clip_grad_norm
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

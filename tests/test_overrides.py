@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from study_fixtures import memo_train, snapshot, tiny_study_text
 
-from dqn import cli, studyfile
-from dqn.cli import main
+from dqn.cli import main as cli
+from dqn.cli.main import main
+from dqn.run import studyfile
 
 
 @pytest.mark.parametrize("item, value", [

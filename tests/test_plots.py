@@ -1,4 +1,4 @@
-"""dqn.plots: every figure is written, and the same CSVs give byte-identical PNGs."""
+"""dqn.figures.plots: every figure is written, and the same CSVs give byte-identical PNGs."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from analysis_fixtures import make_study
 
-from dqn import env_facts, plots
-from dqn import figure_style as fs
-from dqn.cli import main
-from dqn.results import StudyResults
-from dqn.results import load as load_results
-from dqn.store import DamagedResults, StoreError
+from dqn.analysis.results import StudyResults
+from dqn.analysis.results import load as load_results
+from dqn.base import env_facts
+from dqn.cli.main import main
+from dqn.figures import plots
+from dqn.figures import style as fs
+from dqn.store.store import DamagedResults, StoreError
 
 PNGS = [f"{name}.png" for name in plots.FIGURES]
 

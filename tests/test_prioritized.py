@@ -1,4 +1,4 @@
-"""Prioritized replay (dqn.priority, config prioritized_replay): sampling frequencies, weights
+"""Prioritized replay (dqn.core.priority, config prioritized_replay): sampling frequencies, weights
 and priorities by hand, per seed; the weighted loss and its gradient against plain torch."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import dqn.train
-from dqn.agent import Agent
-from dqn.config import Config, ConfigError, from_dict
-from dqn.priority import importance_weights, proportional_sample
-from dqn.replay import Replay
-from dqn.schedules import priority_beta
+import dqn.core.train
+from dqn.base.config import Config, ConfigError, from_dict
+from dqn.core.agent import Agent
+from dqn.core.priority import importance_weights, proportional_sample
+from dqn.core.replay import Replay
+from dqn.core.schedules import priority_beta
 
 CPU = torch.device("cpu")
 
@@ -131,10 +131,10 @@ def test_prioritized_training_runs_per_seed_and_trains_differently():
     """A short run: seeds are independent (alone = batched) and priorities change the run."""
     c = Config(total_steps=400, learning_starts=100, eval_every=200, eval_episodes=1,
                log_every=100, device="cpu", prioritized_replay=True)
-    both = dqn.train.train(c, [0, 1]).diagnostics
-    alone = dqn.train.train(c, [1]).diagnostics
+    both = dqn.core.train.train(c, [0, 1]).diagnostics
+    alone = dqn.core.train.train(c, [1]).diagnostics
     assert both[both["seed"] == 1].reset_index(drop=True).equals(alone)
-    plain = dqn.train.train(c.replace(prioritized_replay=False), [1]).diagnostics
+    plain = dqn.core.train.train(c.replace(prioritized_replay=False), [1]).diagnostics
     assert not plain["loss"].equals(alone["loss"])
 
 

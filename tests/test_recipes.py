@@ -1,4 +1,4 @@
-"""Recipes (dqn.recipes, recipes/*.toml): every committed recipe is valid, a study's [base] or
+"""Recipes (dqn.run.recipes, recipes/*.toml): every committed recipe is valid, a study's [base] or
 variant names one, its own keys override the recipe's, and errors name file, key and value."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dqn import paths, recipes, studyfile
-from dqn.config import Config
+from dqn.base import paths
+from dqn.base.config import Config
+from dqn.run import recipes, studyfile
 
 STUDY = """question = "q"
 seeds = 2
@@ -91,7 +92,7 @@ def test_a_relation_broken_by_the_study_is_blamed_on_the_study(tmp_path, recipe_
 
 
 def test_recipes_command_lists_each_recipe_with_its_source(capsys):
-    from dqn.cli import main
+    from dqn.cli.main import main
 
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dqn.replay import Replay
+from dqn.core.replay import Replay
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

@@ -1,4 +1,4 @@
-"""dqn.report: REPORT.md rows, derived verdicts and incomplete studies."""
+"""dqn.report.markdown: REPORT.md rows, derived verdicts and incomplete studies."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from analysis_fixtures import make_study
 
-from dqn import overview, plots, report
-from dqn.scoring import summarize
-from dqn.store import StoreError
+from dqn.analysis import overview
+from dqn.analysis.scoring import summarize
+from dqn.figures import plots
+from dqn.report import markdown as report
+from dqn.store.store import StoreError
 
 
 def test_report_rows_verdicts_and_figures(tmp_path):

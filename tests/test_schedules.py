@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import dqn.agent
-import dqn.train
-from dqn.agent import Agent
-from dqn.config import from_dict
-from dqn.schedules import epsilon
+import dqn.core.agent
+import dqn.core.train
+from dqn.base.config import from_dict
+from dqn.core.agent import Agent
+from dqn.core.schedules import epsilon
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -129,7 +129,7 @@ def _recording_run(monkeypatch, target: str, period: int, seeds: list[int]):
     saw, and every hard copy (a Polyak update with tau 1) with the step and its seed mask."""
     calls: list[tuple[int, list[int], list[bool]]] = []
     copies: list[tuple[int, list[bool]]] = []
-    sync, real_polyak = Agent.sync_target, dqn.agent.polyak
+    sync, real_polyak = Agent.sync_target, dqn.core.agent.polyak
 
     def spy_sync(self, **kw):
         if "step" in kw:  # after an env step (not after a gradient step)
@@ -142,12 +142,12 @@ def _recording_run(monkeypatch, target: str, period: int, seeds: list[int]):
         return real_polyak(target, online, tau, due)
 
     monkeypatch.setattr(Agent, "sync_target", spy_sync)
-    monkeypatch.setattr(dqn.agent, "polyak", spy_polyak)
+    monkeypatch.setattr(dqn.core.agent, "polyak", spy_polyak)
     config = from_dict({"total_steps": 240, "learning_starts": 100, "batch_size": 16,
                         "buffer_size": 240, "hidden": [16], "device": "cpu", "target": target,
                         "target_period": period, "eval_every": 240, "eval_episodes": 1,
                         "log_every": 120})
-    records = dqn.train.train(config, seeds)
+    records = dqn.core.train.train(config, seeds)
     return records, calls, copies
 
 

@@ -1,5 +1,5 @@
-"""dqn.scoring and dqn.results: per-seed scores, per-variant summaries and the reading of a
-study's results, against hand-computed values."""
+"""dqn.analysis.scoring and dqn.analysis.results: per-seed scores, per-variant summaries and the
+reading of a study's results, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from analysis_fixtures import make_study
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from dqn import decisions, env_facts, scoring
-from dqn.estimators import holm, prob_improvement
-from dqn.results import load as load_results
+from dqn.analysis import scoring
+from dqn.analysis.results import load as load_results
+from dqn.base import env_facts
+from dqn.stats import decisions
+from dqn.stats.estimators import holm, prob_improvement
 
 
 def evals_frame(curves: dict[tuple[str, int], list[float]], steps: list[int]) -> pd.DataFrame:
@@ -239,7 +241,7 @@ def test_single_env_study_keeps_env_id_and_compares_raw_finals(tmp_path):
     study = load_results(d)
     assert study.env_id == "CartPole-v1" and not study.mixed_env and study.envs == "CartPole-v1"
     assert study.env_ids == {"baseline": "CartPole-v1", "other": "CartPole-v1"}
-    assert env_facts.known(study.env_id).threshold == 475  # as dqn.expectations uses it
+    assert env_facts.known(study.env_id).threshold == 475  # as dqn.analysis.expectations uses it
     out = scoring.summarize(d, n_resamples=100)
     assert list(out["compared_on"]) == ["final", "final"]
     scores = scoring.study_scores(study)

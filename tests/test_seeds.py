@@ -19,13 +19,13 @@ import torch
 from scipy import stats
 from study_fixtures import csv_bytes, tiny_study_text
 
-import dqn.train
-from dqn import runner, studyfile
-from dqn.agent import Agent
-from dqn.config import from_dict
-from dqn.envs import SeededVecEnv
-from dqn.seeding import Stream, keys, stream_seed, uniform
-from dqn.train import train
+import dqn.core.train
+from dqn.base.config import from_dict
+from dqn.core.agent import Agent
+from dqn.core.envs import SeededVecEnv
+from dqn.core.seeding import Stream, keys, stream_seed, uniform
+from dqn.core.train import train
+from dqn.run import runner, studyfile
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -149,13 +149,13 @@ def test_seeds_added_to_a_finished_study_equal_one_run_with_them_all(tmp_path: P
     grown = tmp_path / "grown"
     runner.run(s, out_dir=grown, seeds=10, seed_chunk=4, **kw)
     calls = []
-    real = dqn.train.train
+    real = dqn.core.train.train
 
     def recording(config, seeds, progress=None):
         calls.append((config.target, list(seeds)))
         return real(config, seeds, progress)
 
-    monkeypatch.setattr(dqn.train, "train", recording)
+    monkeypatch.setattr(dqn.core.train, "train", recording)
     out = runner.run(s, out_dir=grown, seeds=20, **kw)
     assert calls == [("hard_steps", list(range(10, 20))), ("none", list(range(10, 20)))]
     assert csv_bytes(out) == csv_bytes(at_once)

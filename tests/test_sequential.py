@@ -1,4 +1,4 @@
-"""dqn.sequential: spending by hand, and the adaptive procedure on simulated scores (no
+"""dqn.stats.sequential: spending by hand, and the adaptive procedure on simulated scores (no
 training): its family-wise error under both nulls, early decisions on large effects, and fewer
 seeds than a fixed design of the same power."""
 
@@ -12,8 +12,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from dqn import decisions, sequential
-from dqn.sequential import Design
+from dqn.stats import decisions, sequential
+from dqn.stats.sequential import Design
 
 # Monte-Carlo permutation p-values stay valid with fewer relabellings; 999 keep the
 # simulations fast and still reach every level used below (smallest p 0.001).

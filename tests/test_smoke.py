@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-import dqn.train
-from dqn import envs
-from dqn.agent import Agent
-from dqn.config import from_dict
-from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
-from dqn.replay import Replay
-from dqn.seeding import keys, mix64, stream_seed
-from dqn.train import train
+import dqn.core.train
+from dqn.base.config import from_dict
+from dqn.core import envs
+from dqn.core.agent import Agent
+from dqn.core.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
+from dqn.core.replay import Replay
+from dqn.core.seeding import keys, mix64, stream_seed
+from dqn.core.train import train
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -123,7 +123,7 @@ def test_autoreset_steps_are_never_stored(monkeypatch):
             super().__init__(*args, **kwargs)
             kept.append(self)
 
-    monkeypatch.setattr(dqn.train, "Replay", KeptReplay)
+    monkeypatch.setattr(dqn.core.train, "Replay", KeptReplay)
     total = 300
     config = from_dict({**TINY, "total_steps": total, "learning_starts": 100,
                         "buffer_size": total + 10, "eval_every": total, "log_every": total})
@@ -173,12 +173,12 @@ def test_evaluation_counts_each_greedy_episode_once():
     config = from_dict({**TINY, "eval_episodes": K})
     agent = Agent(config, 4, 2, [stream_seed(s, "init") for s in seeds],
                   torch.device("cpu"))
-    evaluator = dqn.train.Evaluator(config, seeds, agent)
+    evaluator = dqn.core.train.Evaluator(config, seeds, agent)
     returns = evaluator.run()
     evaluator.close()
 
     env = envs.SeededVecEnv("CartPole-v1", len(seeds) * K)
-    # the first evaluation's episode keys (dqn.train.Evaluator)
+    # the first evaluation's episode keys (dqn.core.train.Evaluator)
     obs = env.reset(mix64(mix64(keys(seeds, "eval"), 1)[:, None], np.arange(K)).reshape(-1))
     first_end = np.zeros(len(seeds) * K)
     for t in range(1, 501):

@@ -13,12 +13,14 @@ import pytest
 import torch
 from study_fixtures import csv_bytes, memo_train, records_of, snapshot, tiny_study_text
 
-import dqn.train
-from dqn import plan, report, runner, store, studyfile
-from dqn.cli import main
-from dqn.journal import migrate
-from dqn.plots import make_figures
-from dqn.tables import read_typed
+import dqn.core.train
+from dqn.cli.main import main
+from dqn.figures.plots import make_figures
+from dqn.report import markdown as report
+from dqn.run import plan, runner, studyfile
+from dqn.store import store
+from dqn.store.journal import migrate
+from dqn.store.tables import read_typed
 
 TINY = tiny_study_text("Store.", 3, top="seed_chunk = 2\n")
 QUIET = {"figures": False, "progress": False}
@@ -137,7 +139,7 @@ def refused_before_training(monkeypatch, capsys, argv: list[str], needle: str,
     """`python -m dqn study ...` exits 2 with one line naming the problem, before any
     progress bar, training or file under `results`."""
     before = snapshot(results) if results.exists() else None
-    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(dqn.core.train, "train", lambda *a, **k: pytest.fail("trained"))
     assert main(["study", *argv]) == 2
     err = capsys.readouterr().err
     assert needle in err, err

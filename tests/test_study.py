@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 from study_fixtures import tiny_study_text
 
-import dqn.train
-from dqn import provenance, runner, store, studyfile
-from dqn.cli import main
-from dqn.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
+import dqn.core.train
+from dqn.base import provenance
+from dqn.cli.main import main
+from dqn.core.records import DIAGNOSTIC_COLUMNS, EPISODE_COLUMNS, EVAL_COLUMNS
+from dqn.run import runner, studyfile
+from dqn.store import store
 
 TINY = tiny_study_text("A tiny study for tests.", 2)
 
@@ -88,7 +90,7 @@ def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> 
     s = studyfile.load(write_study(tmp_path))
     whole = runner.run(s, out_dir=tmp_path / "whole", figures=False, progress=False)
 
-    real_train = dqn.train.train
+    real_train = dqn.core.train.train
     trained: list[str] = []
 
     def crash_on_second(config, seeds, progress=None):
@@ -97,7 +99,7 @@ def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> 
             raise RuntimeError("simulated crash in the second variant")
         return real_train(config, seeds, progress)
 
-    monkeypatch.setattr(dqn.train, "train", crash_on_second)
+    monkeypatch.setattr(dqn.core.train, "train", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
         runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     partial = tmp_path / "resumed" / "tiny"
@@ -109,7 +111,7 @@ def test_resume_trains_only_the_missing_variant(tmp_path: Path, monkeypatch) -> 
         return real_train(config, seeds, progress)
 
     trained.clear()
-    monkeypatch.setattr(dqn.train, "train", record)
+    monkeypatch.setattr(dqn.core.train, "train", record)
     runner.run(s, out_dir=tmp_path / "resumed", figures=False, progress=False)
     assert trained == ["none"]  # baseline was skipped
     for table in store.TABLES:
@@ -125,8 +127,8 @@ def test_changed_config_is_not_skipped(tmp_path: Path, monkeypatch) -> None:
     s = studyfile.load(write_study(tmp_path))
     runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"])
     calls = []
-    real_train = dqn.train.train
-    monkeypatch.setattr(dqn.train, "train",
+    real_train = dqn.core.train.train
+    monkeypatch.setattr(dqn.core.train, "train",
                         lambda c, seeds, progress=None: calls.append(c) or real_train(c, seeds))
     runner.run(s, out_dir=tmp_path / "r", figures=False, progress=False, variants=["baseline"],
                steps=200)
@@ -156,7 +158,7 @@ def test_bad_study_files_are_rejected_before_training(tmp_path: Path, case: str,
     (results / "tiny").mkdir(parents=True)
     (results / "tiny" / "evals.csv").write_text("untouched\n")
     before = snapshot(results)
-    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(dqn.core.train, "train", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(studyfile.StudyError) as err:
         runner.run(studyfile.load(write_study(tmp_path, text)), out_dir=results)
     for needle in needles:
@@ -172,7 +174,7 @@ def test_bad_study_files_are_rejected_before_training(tmp_path: Path, case: str,
 ])
 def test_bad_command_line_is_rejected_before_training(tmp_path: Path, args, needle, capsys,
                                                       monkeypatch) -> None:
-    monkeypatch.setattr(dqn.train, "train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(dqn.core.train, "train", lambda *a, **k: pytest.fail("trained"))
     assert main(["study", "no_target", "--out", str(tmp_path / "r"), *args]) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
@@ -198,7 +200,7 @@ def test_provenance_is_dirty_only_for_changes_to_what_computes_results(tmp_path:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
                        cwd=tmp_path, check=True, capture_output=True)
 
-    for name in ("dqn/agent.py", "results/s/run.json", "README.md"):
+    for name in ("dqn/core/agent.py", "results/s/run.json", "README.md"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("v1\n")
     git("init", "-q")
@@ -208,7 +210,7 @@ def test_provenance_is_dirty_only_for_changes_to_what_computes_results(tmp_path:
     (tmp_path / "results/s/run.json").write_text("v2\n")  # a re-run of tracked results
     (tmp_path / "README.md").write_text("v2\n")
     assert not provenance.git_commit().endswith("-dirty")
-    (tmp_path / "dqn/agent.py").write_text("v2\n")
+    (tmp_path / "dqn/core/agent.py").write_text("v2\n")
     assert provenance.git_commit().endswith("-dirty")
 
 
@@ -235,7 +237,7 @@ def test_studies_and_results_anywhere(tmp_path: Path, monkeypatch) -> None:
     listed = subprocess.run([sys.executable, "-m", "dqn", "list"], env=env, text=True,
                             capture_output=True, check=True).stdout
     assert "mine" in listed and "no_target" not in listed
-    code = "from dqn import paths; print(paths.RESULTS_DIR)"
+    code = "from dqn.base import paths; print(paths.RESULTS_DIR)"
     shown = subprocess.run([sys.executable, "-c", code], env=env, text=True,
                            capture_output=True, check=True).stdout.strip()
     assert shown == str(tmp_path / "env")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from study_fixtures import memo_train
 
-from dqn import studyfile, sweep
-from dqn.cli import main
+from dqn.cli.main import main
+from dqn.run import studyfile, sweep
 
 
 def test_grid_values_are_toml_and_lists_keep_their_commas() -> None:

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dqn.agent import Agent, bootstrap_mask, polyak, td_loss, td_loss_grad, td_target
-from dqn.config import from_dict
-from dqn.networks import q_values
+from dqn.base.config import from_dict
+from dqn.core.agent import Agent, bootstrap_mask, polyak, td_loss, td_loss_grad, td_target
+from dqn.core.networks import q_values
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

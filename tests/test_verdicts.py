@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dqn import scoring
+from dqn.analysis import scoring
 
 BASELINE = [500.0] * 15 + [471.4] + [500.0] * 4
 OLD = {

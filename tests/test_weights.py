@@ -1,4 +1,5 @@
-"""Final weights kept per unit (dqn.weights) and watching a seed play (dqn.play, `play`)."""
+"""Final weights kept per unit (dqn.store.weights) and watching a seed play (dqn.run.play,
+`play`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 import torch
 from study_fixtures import tiny_study_text
 
-import dqn.train
-from dqn import play, runner, studyfile, weights
-from dqn.cli import main
+import dqn.core.train
+from dqn.cli.main import main
+from dqn.run import play, runner, studyfile
+from dqn.store import weights
 
 TINY = tiny_study_text("A tiny study for weights tests.", 3)
 
@@ -28,15 +30,15 @@ def run_tiny(tmp_path: Path, base: str = "", top: str = "") -> Path:
 
 
 def capture_agents(monkeypatch) -> list:
-    """Every Agent that dqn.train builds, kept for the test to query after training."""
+    """Every Agent that dqn.core.train builds, kept for the test to query after training."""
     agents = []
 
-    class Kept(dqn.train.Agent):
+    class Kept(dqn.core.train.Agent):
         def __init__(self, *a, **k) -> None:
             super().__init__(*a, **k)
             agents.append(self)
 
-    monkeypatch.setattr(dqn.train, "Agent", Kept)
+    monkeypatch.setattr(dqn.core.train, "Agent", Kept)
     return agents
 
 

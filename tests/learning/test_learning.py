@@ -3,7 +3,7 @@
 Fast-tier expectations (`[fast.expect.*]`) carry the `learning` marker and run in `make test`;
 full-tier ones (`[expect.*]`) also carry `regress` and run in `make regress` at the study's
 full seed count. Every test trains with the current code in a temporary directory (never the
-committed results), then scores with dqn.scoring; a failure names the value, its CI, the
+committed results), then scores with dqn.analysis.scoring; a failure names the value, its CI, the
 threshold, the seeds, the steps and where the CSVs were kept.
 
 The fast tier (CI) holds two claims, each calibrated on disjoint seed sets with
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from dqn import runner, studyfile
-from dqn.expectations import Expectation, check
+from dqn.analysis.expectations import Expectation, check
+from dqn.run import runner, studyfile
 
 ALL = [e for path in studyfile.available().values() for e in studyfile.load(path).expectations()]
 

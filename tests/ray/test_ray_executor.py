@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 from study_fixtures import tiny_study_text
 
-import dqn.train
-from dqn import executors, ray_executor, runner, store, studyfile
-from dqn.cli import main
+import dqn.core.train
+from dqn.cli.main import main
+from dqn.run import executors, ray_executor, runner, studyfile
+from dqn.store import store
 
 pytestmark = pytest.mark.ray
 
@@ -87,7 +88,7 @@ def train_and_note_node(notes: str, config, seeds, progress=None):
     import ray
 
     Path(notes, ray.get_runtime_context().get_node_id()).touch()
-    return dqn.train.train(config, seeds)
+    return dqn.core.train.train(config, seeds)
 
 
 def die_once(marker: str, config, seeds, progress=None):
@@ -95,7 +96,7 @@ def die_once(marker: str, config, seeds, progress=None):
     if config.target == "none" and list(seeds) == [2, 3] and not os.path.exists(marker):
         Path(marker).touch()
         os._exit(1)  # no exception, no cleanup: the worker just dies
-    return dqn.train.train(config, seeds)
+    return dqn.core.train.train(config, seeds)
 
 
 def always_fail(attempts: str, config, seeds, progress=None):
@@ -103,13 +104,13 @@ def always_fail(attempts: str, config, seeds, progress=None):
     if config.target == "none" and list(seeds) == [0, 1]:
         Path(attempts, f"attempt-{time.time_ns()}-{os.getpid()}").touch()
         raise RuntimeError("this unit always fails")
-    return dqn.train.train(config, seeds)
+    return dqn.core.train.train(config, seeds)
 
 
 def one_fast_rest_hang(config, seeds, progress=None):
     """baseline[seeds 0-1] trains; every other unit hangs until cancelled."""
     if config.target != "none" and list(seeds) == [0, 1]:
-        return dqn.train.train(config, seeds)
+        return dqn.core.train.train(config, seeds)
     time.sleep(3600)
     raise AssertionError("should have been cancelled")
 

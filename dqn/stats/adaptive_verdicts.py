@@ -1,0 +1,102 @@
+"""The verdicts of an adaptive study, from its per-seed scores (no torch).
+
+An adaptive study (`dqn.run.adaptive`) trains seeds in stages and decides each comparison with the
+group-sequential procedure of `dqn.stats.sequential` instead of the fixed design's Holm family. This
+module turns per-seed scores into its questions (each variant against the baseline on the
+final score and on the AUC, seeds in seed order, so stage k sees seeds 0 .. n_k - 1), decides
+them, records them for run.json, and writes them into a summary's verdict columns. Everything
+is re-derived from the CSVs with the design run.json records, so `make figures` and `make
+report` give the verdicts the run gave.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dqn.stats import decisions
+from dqn.stats.sequential import TESTS, Decision, Design, Tests, decide_study
+
+PREFIXES = {"": None, "auc_": "auc"}
+"""Summary column prefix -> per-seed score (None: the study's final-score metric)."""
+
+
+def metrics(compared_on: str) -> dict[str, str]:
+    """Summary column prefix -> per-seed score compared: the final score ("final", or
+    "final_norm" when the variants' environments differ) and the AUC."""
+    return {prefix: metric or compared_on for prefix, metric in PREFIXES.items()}
+
+
+def samples(scores: pd.DataFrame, variants: Sequence[str], baseline: str,
+            compared_on: str) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """(variant, metric) -> (the variant's scores (n,), the baseline's (m,)), each in seed
+    order, for every variant but the baseline and both metrics."""
+    ordered = scores.sort_values(["variant", "seed"], kind="stable")
+    out = {}
+    for metric in metrics(compared_on).values():
+        y = ordered.loc[ordered["variant"] == baseline, metric].to_numpy(float)
+        for v in variants:
+            if v != baseline:
+                out[(v, metric)] = (ordered.loc[ordered["variant"] == v, metric].to_numpy(float),
+                                    y)
+    return out
+
+
+def decide(scores: pd.DataFrame, variants: Sequence[str], baseline: str, compared_on: str,
+           design: Design, tests: Tests = TESTS) -> dict[tuple[str, str], Decision]:
+    """Every question of the study decided as far as its seeds reach (dqn.stats.sequential)."""
+    return decide_study(samples(scores, variants, baseline, compared_on), design, tests)
+
+
+def record(decided: Mapping[tuple[str, str], Decision], design: Design) -> dict[str, Any]:
+    """What run.json's "adaptive" entry holds: the design and, per variant and metric, the
+    decision (NaN written as null, which JSON has)."""
+    out: dict[str, dict[str, Any]] = {}
+    for (variant, metric), d in decided.items():
+        out.setdefault(variant, {})[metric] = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(d).items()}
+    return {"design": design.to_dict(), "decisions": out}
+
+
+def adjusted(p: float, level: float, alpha: float) -> float:
+    """A sequential p-value on the fixed design's scale: p * alpha / level, at most 1, where
+    level is what p was compared with at its stage. It is below alpha exactly when p <= level
+    rejected, so "adj. p < 0.05" reads the same for both designs."""
+    if math.isnan(p) or math.isnan(level):
+        return math.nan
+    return min(1.0, p * alpha / level)
+
+
+def fill_summary(out: pd.DataFrame, decided: Mapping[tuple[str, str], Decision],
+                 design: Design, compared_on: str, baseline_seeds: int) -> None:
+    """Overwrite a summary's verdict columns in place with the sequential decisions: per
+    metric the verdict, the stage it was made at (`decided_stage`), the raw p-values of the
+    test that made it (or of the last test when none did) and those p-values adjusted for the
+    level they met (`adjusted`); the power columns use that level too."""
+    out["design"] = "adaptive"
+    out["verdict_test"] = (f"{decisions.TEST.split(', Holm')[0]}, group-sequential: stages "
+                           f"of {design.stage} seeds up to {design.max_seeds}, "
+                           f"{design.spending} alpha spending, Bonferroni over the study")
+    out["family_size"] = 2 * len(decided)
+    for prefix, metric in metrics(compared_on).items():
+        for i, variant in out["variant"].items():
+            d = decided.get((variant, metric))
+            if d is None or out.loc[i, "seeds"] == 0 or baseline_seeds == 0:
+                continue  # the baseline, or no data (the fixed design's words stand)
+            out.loc[i, f"{prefix}verdict"] = d.verdict
+            out.loc[i, f"{prefix}decided_stage"] = math.nan if d.stage is None else d.stage
+            out.loc[i, f"{prefix}verdict_p"] = d.p
+            out.loc[i, f"{prefix}equivalence_p"] = d.equivalence_p
+            out.loc[i, f"{prefix}verdict_p_adj"] = adjusted(d.p, d.level, design.alpha)
+            out.loc[i, f"{prefix}equivalence_p_adj"] = adjusted(d.equivalence_p, d.level,
+                                                                design.alpha)
+            if prefix == "" and d.seeds > 0 and not math.isnan(d.level):
+                effect = decisions.detectable_effect(d.seeds, d.seeds, d.level)
+                out.loc[i, "detectable_effect"] = effect
+                out.loc[i, "underpowered"] = effect > design.margin
