@@ -1,8 +1,7 @@
 """Where the repository keeps its study files, results and recipes: studies/, results/ and
 recipes/ beside the package, or the folders named by $DQN_STUDIES_DIR, $DQN_RESULTS_DIR and
-$DQN_RECIPES_DIR (for an
-installed package, or to keep results elsewhere); `python -m dqn --studies-dir/--results-dir` set them
-for one command."""
+$DQN_RECIPES_DIR (for an installed package, or to keep results elsewhere);
+`python -m dqn --studies-dir/--results-dir` set them for one command."""
 
 from __future__ import annotations
 
