@@ -114,3 +114,19 @@ def test_end_of_run_table_by_hand() -> None:
         "variant          seeds  final IQM [95% CI]    solved  verdict on final  verdict on AUC",
         "base (baseline)  4      500.0 [490.0, 500.0]  3/4     baseline          baseline",
         "v                4      9.2 [9.0, 10.0]       —       worse             inconclusive"]
+
+
+def test_report_opens_with_contents_whose_links_resolve(tmp_path):
+    results = tmp_path / "results"
+    make_study(results, name="target", seeds=5, evals=8)
+    text = report.write_report(results, n_resamples=100).read_text()
+    lines = text.splitlines()
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings[0] == "## Contents"
+    # GitHub's anchor of a heading: lower case, spaces to hyphens, punctuation dropped
+    anchors = {re.sub(r"[^a-z0-9_ -]", "", h[3:].lower()).replace(" ", "-") for h in headings}
+    contents = text.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    targets = re.findall(r"\]\(#([^)]+)\)", contents)
+    assert "target" in targets and "all-comparisons" in targets
+    assert set(targets) <= anchors
+    assert headings.index("## All comparisons") < headings.index("## target")

@@ -34,7 +34,7 @@ HEADER = [
     "P(improvement) on AUC [95% CI]", "adj. p (AUC)", "verdict on AUC",
 ]
 HOW_TO_READ = """\
-How to read the tables (one number per seed, then aggregated over seeds per variant):
+One number per seed, then aggregated over seeds per variant:
 
 - **final**: a seed's mean greedy-evaluation return over its last {k} evaluations; **IQM** is
   the interquartile mean over seeds (mean of the middle 50%), **mean** the plain mean.
@@ -262,7 +262,8 @@ OVERVIEW_INTRO = (
 
 
 ATLAS_INTRO = (
-    "## The atlas\n\nEach ablation against its recipe, per environment "
+    "## The atlas\n\n![The atlas: each ablation against its recipe, per environment]"
+    "(atlas/atlas.png)\n\nEach ablation against its recipe, per environment "
     "([atlas.csv](atlas/atlas.csv), [heatmap](atlas/atlas.png), `make atlas-figures`): each cell "
     "is 'final score / AUC', ▲ better, ▼ worse, = equivalent, · inconclusive, ? too few seeds "
     "(Holm within each column; **bold** where the Holm family of the whole atlas agrees), "
@@ -275,8 +276,7 @@ def write_report(results_dir: Path, out: Path | None = None,
     results_dir = Path(results_dir)
     out = Path(out) if out is not None else results_dir / "REPORT.md"
     dirs = find_studies(results_dir) if results_dir.is_dir() else []
-    lines = ["# DQN ablation results", "",
-             HOW_TO_READ.format(k=FINAL_WINDOW, resamples=n_resamples)]
+    lines = ["# DQN ablation results", ""]
     if not dirs:
         lines += [f"No studies found under `{results_dir.name}/`.", ""]
     loaded: list[tuple[StudyResults, pd.DataFrame | None]] = []
@@ -291,12 +291,21 @@ def write_report(results_dir: Path, out: Path | None = None,
     if damaged:
         raise StoreError("REPORT.md not written: " + "\n".join(damaged))
     compared = overview.table([(s, m) for s, m in loaded if m is not None])
+    atlas_csv = results_dir / "atlas" / atlas_table.ATLAS_CSV
+    # contents first, then the atlas (the cross-recipe map), then every study in detail
+    contents = [("The atlas", "the-atlas")] if atlas_csv.is_file() else []
+    contents += [("How to read the tables", "how-to-read-the-tables")]
+    contents += [("All comparisons", "all-comparisons")] if compared else []
+    lines += ["## Contents", "", *(f"- [{t}](#{a})" for t, a in contents)]
+    if dirs:
+        lines += ["- Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in dirs)]
+    lines += [""]
+    if atlas_csv.is_file():
+        lines += [ATLAS_INTRO, "", *atlas_table.markdown(atlas_table.read(atlas_csv)), ""]
+    lines += ["## How to read the tables", "",
+              HOW_TO_READ.format(k=FINAL_WINDOW, resamples=n_resamples)]
     if compared:
         lines += ["## All comparisons", "", OVERVIEW_INTRO, "", *compared, ""]
-    if dirs:
-        lines += ["Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in dirs), ""]
-    if (atlas_csv := results_dir / "atlas" / atlas_table.ATLAS_CSV).is_file():
-        lines += [ATLAS_INTRO, "", *atlas_table.markdown(atlas_table.read(atlas_csv)), ""]
     for study, summary in loaded:
         lines += study_section(study, summary, out.parent.resolve())
     text = "\n".join(lines).rstrip() + "\n"
