@@ -178,3 +178,20 @@ def test_the_public_aliases_stay_importable() -> None:
             "import dqn.base.config, dqn.core.train\n"
             "assert Config is dqn.base.config.Config and train is dqn.core.train.train\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_the_design_page_lists_every_module_in_its_package() -> None:
+    """docs/design.md's layer table: one row group per package, naming every module of it."""
+    rows = (ROOT / "docs" / "design.md").read_text().split("| package: may import |", 1)[1]
+    listed: dict[str, set[str]] = {}
+    package = ""
+    for line in rows.split("\n\n", 1)[0].splitlines()[2:]:
+        first, modules = line.split("|")[1:3]
+        if first.strip():
+            package = re.match(r"\s*\*\*(\w+)\*\*", first).group(1)
+        listed.setdefault(package, set()).update(re.findall(r"`(\w+)`", modules))
+    actual: dict[str, set[str]] = {}
+    for m in _modules():
+        if "." in m and not m.endswith("__init__"):
+            actual.setdefault(_package(m), set()).add(m.split(".", 1)[1])
+    assert listed == actual

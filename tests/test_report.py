@@ -9,6 +9,7 @@ import re
 import pandas as pd
 import pytest
 from analysis_fixtures import make_study
+from markdown_links import anchors
 
 from dqn.analysis import overview
 from dqn.analysis.scoring import summarize
@@ -123,10 +124,8 @@ def test_report_opens_with_contents_whose_links_resolve(tmp_path):
     lines = text.splitlines()
     headings = [line for line in lines if line.startswith("## ")]
     assert headings[0] == "## Contents"
-    # GitHub's anchor of a heading: lower case, spaces to hyphens, punctuation dropped
-    anchors = {re.sub(r"[^a-z0-9_ -]", "", h[3:].lower()).replace(" ", "-") for h in headings}
     contents = text.split("## Contents", 1)[1].split("\n## ", 1)[0]
     targets = re.findall(r"\]\(#([^)]+)\)", contents)
     assert "target" in targets and "all-comparisons" in targets
-    assert set(targets) <= anchors
+    assert set(targets) <= anchors(text)
     assert headings.index("## All comparisons") < headings.index("## target")

@@ -14,6 +14,7 @@ from dqn.base.paths import RESULTS_DIR
 from dqn.cli import atlas as atlas_cli
 from dqn.figures.plots import make_figures
 from dqn.figures.style import FORMATS
+from dqn.report import findings
 from dqn.report.export import FILENAME, export
 from dqn.report.markdown import write_report
 from dqn.run import adaptive, bench, play, recipes, runner, studyfile, sweep
@@ -104,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="leave out the study question under each title and the caption "
                         "below the axes (a paper's own caption replaces them)")
 
-    p = sub.add_parser("report", help="write results/REPORT.md from the CSVs")
+    p = sub.add_parser("report", help="write results/REPORT.md and docs/findings.md from the "
+                                      "CSVs")
     p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
+    p.add_argument("--findings", type=Path,
+                   help=f"the findings page to write (default {findings.PAGE} for the "
+                        "repository's "
+                        "own results; none for other results directories)")
 
     p = sub.add_parser("export", help="write a study's per-seed scores as rliable arrays (npz)")
     p.add_argument("name", help="a study with results")
@@ -246,6 +252,11 @@ def _figures(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     print(f"wrote {write_report(args.out)}")
+    page = args.findings or findings.default_page(args.out)
+    if page is not None:
+        written = findings.write_findings(args.out, page)
+        print(f"wrote {written}" if written else
+              f"{page} not written: no {args.out / 'atlas' / 'atlas.csv'}")
     return 0
 
 

@@ -1,0 +1,97 @@
+"""docs/findings.md: generated from the committed CSVs (so no number on it can go stale), and
+the generator's counts and words on a hand-sized atlas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dqn.atlas import spec as atlas_spec
+from dqn.atlas import table as atlas_table
+from dqn.base.paths import ROOT
+from dqn.cli.main import main
+from dqn.report import findings
+
+DOCS = ROOT / "docs" / "findings.md"
+
+
+def test_the_committed_findings_page_matches_the_committed_csvs(tmp_path: Path) -> None:
+    if not (ROOT / "results" / "atlas" / atlas_table.ATLAS_CSV).is_file():
+        pytest.skip("no committed atlas")
+    fresh = findings.write_findings(ROOT / "results", tmp_path / "findings.md",
+                                    atlas_spec.load())
+    assert fresh is not None
+    assert DOCS.read_text() == fresh.read_text(), (
+        "docs/findings.md differs from what the committed CSVs give: run `make report` and "
+        "commit docs/findings.md (never edit it by hand)")
+
+
+def cell(recipe: str, env_id: str, label: str, verdict: str, auc_verdict: str,
+         atlas: str | None = None, final_iqm: float = 10.0,
+         status: str = "done") -> dict:
+    """One atlas.csv row with only what the findings page reads."""
+    return {"recipe": recipe, "env_id": env_id, "ablation": label.replace(" ", "_"),
+            "label": label, "status": status, "seeds": 20, "baseline_seeds": 20,
+            "baseline_final_iqm": 500.0, "final_iqm": final_iqm, "baseline_auc_iqm": 0.7,
+            "auc_iqm": 0.1, "verdict": verdict, "auc_verdict": auc_verdict,
+            "verdict_atlas": atlas or verdict, "auc_verdict_atlas": auc_verdict,
+            "family_size": 8, "atlas_family_size": 16, "detectable_effect": 0.3812,
+            "underpowered": True, "baseline_at_ceiling": True}
+
+
+def test_counts_cells_and_stars_on_a_hand_sized_atlas() -> None:
+    table = pd.DataFrame([
+        cell("a", "CartPole-v1", "no mask", "worse", "worse", final_iqm=9.27),
+        cell("a", "Acrobot-v1", "no mask", "worse", "inconclusive", atlas="inconclusive",
+             final_iqm=-480.4),
+        cell("b", "CartPole-v1", "no mask", "inconclusive", "better"),
+        cell("a", "CartPole-v1", "dueling", "inconclusive", "inconclusive"),
+        cell("a", "Acrobot-v1", "dueling", "inconclusive", "inconclusive"),
+        cell("b", "CartPole-v1", "dueling", "", "", status="recipe's own setting"),
+    ])
+    text = findings.render(table)
+    assert ("- **no mask** (3 cells). Final score: *worse* in 2 (a CartPole (9.27 against "
+            "500)*, a Acrobot (-480 against 500)); *inconclusive* in 1. AUC: *worse* in 1 "
+            "(a CartPole*); *better* in 1 (b CartPole*); *inconclusive* in 1.") in text
+    assert "**Not decided in any cell**, on either metric: dueling." in text
+    assert "(8 tests, both metrics" in text and "(16 tests)" in text
+    assert ">= 0.38 with 80% power" in text
+    assert "| a | 500 (0.700) | 500 (0.700) |" in text  # baselines: recipe x environment
+    assert "3 columns are trained: a CartPole, a Acrobot, b CartPole." in text
+
+
+def test_nothing_finished_says_so() -> None:
+    table = pd.DataFrame([cell("a", "CartPole-v1", "no mask", "", "", status="not run")])
+    assert "No column of the atlas is finished yet" in findings.render(table)
+
+
+def test_a_study_line_names_each_decided_variant_with_its_numbers() -> None:
+    summary = pd.DataFrame([
+        {"variant": "baseline", "seeds": 20, "final_iqm": 500.0, "design": "fixed",
+         "compared_on": "final", "verdict": "baseline", "auc_verdict": "baseline"},
+        {"variant": "huber", "seeds": 20, "final_iqm": 9.28, "design": "fixed",
+         "compared_on": "final", "verdict": "worse", "p_improvement": 0.0,
+         "p_improvement_lo": 0.0, "p_improvement_hi": 0.004, "verdict_p_adj": 0.0004,
+         "equivalence_p_adj": 1.0, "auc_verdict": "equivalent", "auc_p_improvement": 0.5,
+         "auc_p_improvement_lo": 0.41, "auc_p_improvement_hi": 0.6, "auc_verdict_p_adj": 1.0,
+         "auc_equivalence_p_adj": 0.0123},
+    ])
+    line = findings.study_line("loss", summary, "baseline")
+    assert line == (
+        "- **[loss](../results/REPORT.md#loss)** (1 variant against `baseline`, 20 seeds a "
+        "side, fixed design; baseline final IQM 500). Final score: *worse* in 1 (huber (P = "
+        "0.00 [0.00, 0.00], adj. p < 0.001, IQM 9.28 against 500)). AUC: *equivalent* in 1 "
+        "(huber (P = 0.50 [0.41, 0.60], adj. p 0.012)).")
+
+
+def test_report_writes_findings_only_for_the_repositorys_results(tmp_path: Path,
+                                                                  capsys) -> None:
+    assert main(["report", "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "findings.md").exists()
+    assert capsys.readouterr().out.count("wrote") == 1  # REPORT.md only
+    out = tmp_path / "page.md"
+    assert main(["report", "--out", str(tmp_path), "--findings", str(out)]) == 0
+    assert not out.exists()  # no atlas under tmp_path: said, nothing written
+    assert "not written: no" in capsys.readouterr().out
