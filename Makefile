@@ -60,7 +60,7 @@ help:
 	@echo "                      train what is missing of the atlas (atlas.toml), draw it"
 	@echo "make atlas-figures [FORMAT=pdf,svg]"
 	@echo "                      results/atlas/atlas.csv and atlas.png from the CSVs"
-	@echo "make report           results/REPORT.md from every study's CSVs"
+	@echo "make report           results/REPORT.md and docs/findings.md from the CSVs"
 	@echo "make test             unit tests and the fast learning tier (CI)"
 	@echo "make test-slow        longer fault-injection checks"
 	@echo "make test-ray         the Ray executor on a local two-node cluster"
