@@ -141,3 +141,26 @@ def test_the_readme_summary_says_what_the_committed_atlas_says() -> None:
     # "double DQN, dueling and truncation-as-terminal are inconclusive everywhere"
     for label in ("double DQN toggled", "dueling toggled", "truncation as terminal"):
         assert (of(label)[["verdict", "auc_verdict"]] == "inconclusive").all().all()
+    # docs/atlas.md: "At 100,000 steps no recipe is near the solved 200"
+    assert "no\nrecipe is near the solved 200" in (ROOT / "docs" / "atlas.md").read_text()
+    lunar = done[done["env_id"] == "LunarLander-v3"]
+    assert (lunar["baseline_final_iqm"] < 100).all()
+
+
+def test_error_rates_and_the_pooled_table_by_hand() -> None:
+    table = pd.DataFrame([
+        {**cell("a", "CartPole-v1", "no mask", "worse", "inconclusive", atlas="inconclusive"),
+         "verdict_bh": "worse", "auc_verdict_bh": "better"},
+        {**cell("b", "CartPole-v1", "no mask", "inconclusive", "inconclusive"),
+         "verdict_bh": "worse", "auc_verdict_bh": "inconclusive"}])
+    pooled = pd.DataFrame([
+        {"ablation": "no_mask", "label": "no mask", "metric": m, "cells": 2, "pooled_p": 0.2,
+         "pooled_p_lo": 0.05, "pooled_p_hi": 0.354, "tau2": 0.01, "i2": 0.5,
+         "at_least_worse": w, "at_least_better": 0, "claim_level": 0.01}
+        for m, w in (("final score", 2), ("AUC", 0))])
+    text = findings.render(table, pooled=pooled)
+    assert "| final score | 1 worse, 0 better | 0 worse, 0 better | 2 worse, 0 better |" in text
+    assert "| AUC | 0 worse, 0 better | 0 worse, 0 better | 0 worse, 1 better |" in text
+    assert ("| no mask | 2 | 0.20 [0.05, 0.35] | 50% | worse in 2 | 0.20 [0.05, 0.35] | 50% "
+            "| — |") in text
+    assert "each claim at 0.01 (Bonferroni" in text

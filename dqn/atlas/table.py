@@ -8,7 +8,10 @@ one environment, both metrics, both tests), exactly as `make study` on that colu
 them. A map of many columns asks many more questions than one study, so every cell also gets
 an atlas-wide verdict (`verdict_atlas`, `auc_verdict_atlas`): the same tests under one Holm
 family of every test of every finished column, which bounds the chance of any false verdict
-word anywhere in the map by 5%. A column is finished when every variant of its study file is
+word anywhere in the map by 5%. An exploratory map is better read at a false discovery rate:
+`verdict_bh` (`auc_verdict_bh`) decides better/worse by Benjamini-Hochberg at 5% over every
+difference test of the map (both metrics), with its q-value, so that on average at most 5% of
+the decided cells are wrong. A column is finished when every variant of its study file is
 trained; until then its cells have no verdicts (their family is the whole column).
 """
 
@@ -24,7 +27,7 @@ import pandas as pd
 
 from dqn.analysis.scoring import summarize, write_summary
 from dqn.atlas.spec import AtlasSpec, column_name
-from dqn.stats import decisions
+from dqn.stats import decisions, meta
 from dqn.stats.estimators import N_RESAMPLES
 from dqn.store.tables import write_atomic
 
@@ -43,7 +46,8 @@ COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline
            *PER_METRIC, "verdict_atlas_p_adj", "verdict_atlas",
            *(f"auc_{c}" for c in PER_METRIC), "auc_verdict_atlas_p_adj", "auc_verdict_atlas",
            "family_size", "atlas_family_size", "detectable_effect", "underpowered",
-           "baseline_at_ceiling"]
+           "baseline_at_ceiling", "verdict_bh_q", "verdict_bh", "auc_verdict_bh_q",
+           "auc_verdict_bh"]
 
 
 SUMMARY_SOURCE = "summary.source"
@@ -116,14 +120,16 @@ def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:
             rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for p in METRICS:  # words, also where no cell has one yet
-        table[f"{p}verdict_atlas"] = table[f"{p}verdict_atlas"].astype(object)
+        for c in ("verdict_atlas", "verdict_bh"):
+            table[f"{p}{c}"] = table[f"{p}{c}"].astype(object)
     _atlas_verdicts(table)
     return table
 
 
 def _atlas_verdicts(table: pd.DataFrame) -> None:
     """Fill verdict_atlas and its adjusted p: every done cell's tests (both metrics, both
-    tests) as one Holm family (dqn.stats.decisions.decide)."""
+    tests) as one Holm family (dqn.stats.decisions.decide); and verdict_bh with its q-value:
+    the difference tests under Benjamini-Hochberg (dqn.stats.meta.bh_adjust)."""
     done = table.index[table["status"] == "done"]
     k = len(done)
     if k == 0:
@@ -135,10 +141,16 @@ def _atlas_verdicts(table: pd.DataFrame) -> None:
     adj, _, words = decisions.decide(pick("p_improvement"), pick("verdict_p"),
                                      pick("equivalence_p"), n, m)
     table["atlas_family_size"] = decisions.family_size(pick("verdict_p"), pick("equivalence_p"))
+    q = meta.bh_adjust(pick("verdict_p"))  # the map's difference tests, FDR
+    est = pick("p_improvement")
+    bh = np.where((q <= meta.Q_FDR) & (est < 0.5), "worse",
+                  np.where((q <= meta.Q_FDR) & (est > 0.5), "better", "inconclusive"))
     for i, p in enumerate(METRICS):
         block = slice(i * k, (i + 1) * k)
         table.loc[done, f"{p}verdict_atlas_p_adj"] = adj[block]
         table.loc[done, f"{p}verdict_atlas"] = words[block]
+        table.loc[done, f"{p}verdict_bh_q"] = q[block]
+        table.loc[done, f"{p}verdict_bh"] = bh[block]
 
 
 def write(spec: AtlasSpec, out: Path) -> Path:

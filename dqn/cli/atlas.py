@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from dqn.atlas import figure as atlas_figure
+from dqn.atlas import forest as atlas_forest
+from dqn.atlas import pooled as atlas_pooled
 from dqn.atlas import spec as atlas_spec
 from dqn.atlas import table as atlas_table
 from dqn.figures.style import FORMATS
@@ -59,6 +61,11 @@ def _figures(spec: atlas_spec.AtlasSpec, out: Path, formats: tuple[str, ...]) ->
     for path in atlas_figure.draw(table, out, formats):
         print(f"wrote {path}")
     print(atlas_table.tally(table))
+    pooled_csv = atlas_pooled.write(spec, out, table)
+    if pooled_csv is not None:
+        print(f"wrote {pooled_csv}")
+        for path in atlas_forest.draw(atlas_pooled.read(pooled_csv), table, out, formats):
+            print(f"wrote {path}")
     used = atlas_table.compute_used(spec, out)
     print(f"compute so far: {used['seed_steps'].sum() / 1e6:,.1f}M seed-steps, "
           f"{used['wall_time_s'].sum() / 3600:,.2f} h of unit wall time "

@@ -1,6 +1,6 @@
 """docs/findings.md: what the atlas found, every number and every verdict word read from
-results/atlas/atlas.csv and the columns' run.json (no torch, no bootstrap: it renders in well
-under a second).
+results/atlas/atlas.csv and pooled.csv, the columns' run.json and the studies' summary.csv
+(no torch, no bootstrap: it renders in well under a second).
 
 `make report` writes it beside REPORT.md; tests/test_findings.py renders it again from the
 committed CSVs and fails if the page differs, so a number on it cannot go stale.
@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from dqn.analysis.overview import pvalue
+from dqn.atlas import pooled as atlas_pooled
 from dqn.atlas import spec as atlas_spec
 from dqn.atlas import table as atlas_table
 from dqn.atlas.spec import AtlasSpec
@@ -215,9 +216,54 @@ def per_study(studies: list[tuple[str, pd.DataFrame, str]]) -> list[str]:
     return lines + [""]
 
 
+def error_rates(done: pd.DataFrame) -> list[str]:
+    """Decided cells under each error rate: column Holm, atlas-wide Holm, the map's BH."""
+    lines = ["### Decided cells under each error rate", "",
+             "| metric | column Holm (FWER per column) | atlas-wide Holm (FWER over the map) | "
+             "BH over the map (FDR 5%) |", "|---|---|---|---|"]
+    for p, what in atlas_table.METRICS.items():
+        counts = []
+        for col in (f"{p}verdict", f"{p}verdict_atlas", f"{p}verdict_bh"):
+            n = {w: int((done[col] == w).sum()) for w in DECIDED}
+            counts.append(", ".join(f"{n[w]} {w}" for w in DECIDED if n[w] or w != "equivalent"))
+        lines.append(f"| {what} | " + " | ".join(counts) + " |")
+    return lines + ["", f"Of {len(done)} cells per metric. The map is exploratory, so BH, which "
+                    "bounds the expected share of wrong words among the decided cells, is the "
+                    "rate to read it at; the Holm columns bound the chance of any wrong word.",
+                    ""]
+
+
+def across_cells(pooled: pd.DataFrame) -> list[str]:
+    """pooled.csv as a table: per ablation and metric, the average P over cells [95% CI], I^2
+    and the partial-conjunction claims."""
+    level = pooled["claim_level"].iloc[0]
+    lines = ["### Across the cells", "",
+             "![Each ablation across the atlas's cells](../results/atlas/pooled.png)", "",
+             "Per ablation ([pooled.csv](../results/atlas/pooled.csv)): the average "
+             "P(improvement) over its cells with a 95% CI (a random-effects average: cells "
+             "differ, and the CI says where their mean lies, not that every cell agrees), the "
+             "share of the spread that lies between cells (I^2), and \"worse (better) in at "
+             f"least u cells\" by partial-conjunction tests, each claim at {level:.2g} "
+             "(Bonferroni over every claim of the table).", "",
+             "| ablation | cells | final score: average P [95% CI] | I^2 | at least | "
+             "AUC: average P [95% CI] | I^2 | at least |", "|---|---|---|---|---|---|---|---|"]
+    for _, rows in pooled.groupby("ablation", sort=False):
+        cells = []
+        for what in atlas_table.METRICS.values():
+            r = rows[rows["metric"] == what].iloc[0]
+            said = [f"{w} in {int(r[f'at_least_{w}'])}" for w in ("worse", "better")
+                    if r[f"at_least_{w}"] > 0]
+            cells += [f"{r['pooled_p']:.2f} [{r['pooled_p_lo']:.2f}, {r['pooled_p_hi']:.2f}]",
+                      f"{r['i2']:.0%}", ", ".join(said) or "—"]
+        lines.append(f"| {rows['label'].iloc[0]} | {int(rows['cells'].iloc[0])} | "
+                     + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def render(table: pd.DataFrame, spec: AtlasSpec | None = None,
            used: pd.DataFrame | None = None,
-           studies: list[tuple[str, pd.DataFrame, str]] = ()) -> str:
+           studies: list[tuple[str, pd.DataFrame, str]] = (),
+           pooled: pd.DataFrame | None = None) -> str:
     """The findings page from an atlas table (as `atlas_table.read` returns it), the atlas
     plan (for the step budgets) and `atlas_table.compute_used` (for the compute table)."""
     done = table[table["status"] == "done"]
@@ -226,6 +272,10 @@ def render(table: pd.DataFrame, spec: AtlasSpec | None = None,
         lines += ["No column of the atlas is finished yet (`make atlas`).", ""]
     else:
         lines += [READING, *setup(done, spec), *baselines(done), *per_ablation(done)]
+        if "verdict_bh" in done:
+            lines += error_rates(done)
+        if pooled is not None and len(pooled):
+            lines += across_cells(pooled)
     if studies:
         lines += per_study(list(studies))
     if used is not None and (used["variants"] > 0).any():
@@ -263,6 +313,8 @@ def write_findings(results_dir: Path, out: Path, spec: AtlasSpec | None = None) 
     if not csv.is_file():
         return None
     used = atlas_table.compute_used(spec, atlas_dir) if spec is not None else None
-    text = render(atlas_table.read(csv), spec, used, read_studies(Path(results_dir)))
+    pooled_csv = atlas_dir / atlas_pooled.POOLED_CSV
+    pooled = atlas_pooled.read(pooled_csv) if pooled_csv.is_file() else None
+    text = render(atlas_table.read(csv), spec, used, read_studies(Path(results_dir)), pooled)
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(out, lambda tmp: tmp.write_text(text))
