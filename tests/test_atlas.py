@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from study_fixtures import memo_train
 
+from dqn.analysis import cache
 from dqn.atlas import spec as atlas_spec
 from dqn.atlas import table as atlas_table
 from dqn.base import paths
@@ -206,9 +207,9 @@ def test_a_tiny_atlas_end_to_end_and_byte_identical_redraws(tmp_path: Path, reci
     assert main(["atlas-figures", *args]) == 0  # recomputed from the CSVs: the same bytes
     assert {p: p.read_bytes() for p in drawn} == before
 
-    def no_summaries(folder):
+    def no_summaries(*args, **kwargs):
         raise AssertionError("a summary whose fingerprint matches is read, not recomputed")
-    monkeypatch.setattr(atlas_table, "summarize", no_summaries)
+    monkeypatch.setattr(cache, "summarize", no_summaries)
     assert main(["atlas-figures", *args]) == 0
     (out / "gamma_one.CartPole-v1" / "summary.source").write_text("stale\n")
     with pytest.raises(AssertionError, match="is read, not recomputed"):

@@ -200,3 +200,35 @@ def test_figures_export_as_pdf_and_svg_without_subtitles(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["figures", d.name, "--out", str(d.parent), "--format", "jpg"])
     assert exit_.value.code == 2 and "invalid choice: 'jpg'" in capsys.readouterr().err
+
+
+def test_summary_is_recomputed_only_when_its_data_change(tmp_path, monkeypatch):
+    from dqn.analysis import cache
+
+    d = make_study(tmp_path, seeds=4, evals=5)
+    plots.make_figures(d, n_resamples=200)
+    summary = (d / "summary.csv").read_bytes()
+    assert (d / cache.SUMMARY_SOURCE).read_text().strip() == cache.fingerprint(d, 200)
+
+    def no_summaries(*args, **kwargs):
+        raise AssertionError("recomputed")
+    monkeypatch.setattr(cache, "summarize", no_summaries)
+    plots.make_figures(d, n_resamples=200)  # fingerprint matches: read, not recomputed
+    with pytest.raises(AssertionError, match="recomputed"):
+        plots.make_figures(d, n_resamples=300)  # another resample count is another summary
+    monkeypatch.undo()
+    (d / cache.SUMMARY_SOURCE).write_text("stale\n")  # recomputed: the same bytes
+    plots.make_figures(d, n_resamples=200)
+    assert (d / "summary.csv").read_bytes() == summary
+
+
+def test_studies_drawn_in_parallel_give_the_same_bytes(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    dirs = {k: [make_study(k, name=n, seeds=3, evals=4) for n in ("a", "b")]
+            for k in (one, two)}
+    serial = list(plots.draw_studies(dirs[one], jobs=1, n_resamples=200))
+    parallel = list(plots.draw_studies(dirs[two], jobs=2, n_resamples=200))
+    assert [e for *_, e in serial + parallel] == [None] * 4
+    for a, b in zip(dirs[one], dirs[two], strict=True):
+        for name in [*PNGS, "summary.csv"]:
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name

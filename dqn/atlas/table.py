@@ -17,7 +17,6 @@ trained; until then its cells have no verdicts (their family is the whole column
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -25,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn.analysis.scoring import summarize, write_summary
+from dqn.analysis import cache
 from dqn.atlas.spec import AtlasSpec, column_name
 from dqn.stats import decisions, meta
-from dqn.stats.estimators import N_RESAMPLES
 from dqn.store.tables import write_atomic
 
 ATLAS_CSV = "atlas.csv"
@@ -50,41 +48,13 @@ COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline
            "auc_verdict_bh"]
 
 
-SUMMARY_SOURCE = "summary.source"
-"""Beside a column's summary.csv: the fingerprint of what it was computed from."""
-ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "stats/estimators", "stats/decisions")
-"""The modules a summary's numbers come from (below dqn/): a change to any of them recomputes
-it."""
-
-
-def fingerprint(folder: Path) -> str:
-    """sha256 of a column's run.json and evals.csv (the summary's only inputs), the analysis
-    code and the bootstrap's resample count."""
-    h = hashlib.sha256(f"resamples {N_RESAMPLES}".encode())
-    code = [Path(__file__).parents[1] / f"{m}.py" for m in ANALYSIS_CODE]
-    missing = [str(p) for p in code if not p.is_file()]
-    if missing:  # a moved module would silently drop out of the fingerprint
-        raise FileNotFoundError(f"ANALYSIS_CODE names modules that do not exist: {missing}")
-    for path in [folder / "run.json", folder / "evals.csv", *code]:
-        h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
-    return h.hexdigest()
-
-
 def column_summary(folder: Path) -> pd.DataFrame | None:
-    """A column's summary: its summary.csv when summary.source holds the fingerprint of the
-    column's data and code as they are now; else computed from its CSVs (1,000,000 bootstrap
-    resamples per CI: minutes for a column) and written with its fingerprint. None when the
+    """A column's summary (dqn.analysis.cache: recomputed only when its data or the analysis
+    code changed; 1,000,000 bootstrap resamples per CI, minutes for a column). None when the
     column has no results."""
     if not (folder / "run.json").is_file():
         return None
-    now = fingerprint(folder)
-    source, csv = folder / SUMMARY_SOURCE, folder / "summary.csv"
-    if source.is_file() and csv.is_file() and source.read_text().strip() == now:
-        return pd.read_csv(csv)
-    summary = summarize(folder)
-    write_summary(folder, summary)
-    write_atomic(source, lambda tmp: tmp.write_text(now + "\n"))
-    return pd.read_csv(csv)  # as written, so a cached read gives the same table
+    return cache.cached_summary(folder)
 
 
 def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:

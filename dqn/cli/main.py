@@ -12,7 +12,7 @@ from dqn.atlas.spec import AtlasError
 from dqn.base.config import FIELDS, ConfigError, field_docs
 from dqn.base.paths import RESULTS_DIR
 from dqn.cli import atlas as atlas_cli
-from dqn.figures.plots import make_figures
+from dqn.figures.plots import draw_studies
 from dqn.figures.style import FORMATS
 from dqn.report import findings
 from dqn.report.export import FILENAME, export
@@ -234,14 +234,11 @@ def _figures(args: argparse.Namespace) -> int:
         print(f"no study results under {args.out}", file=sys.stderr)
         return 1
     damaged = []
-    for d in dirs:
+    for d, written, error in draw_studies(dirs, tuple(dict.fromkeys(args.formats or ["png"])),
+                                          subtitle=not args.no_subtitle):
         print(f"[{d.name}]")
-        try:
-            written = make_figures(d, formats=tuple(dict.fromkeys(args.formats or ["png"])),
-                                   subtitle=not args.no_subtitle)
-        except StoreError as e:  # the other studies' figures are still drawn
-            damaged.append(f"{d.name}: {e}")
-            continue
+        if error is not None:  # the other studies' figures are still drawn
+            damaged.append(f"{d.name}: {error}")
         for path in written:
             print(f"  wrote {path}")
     if damaged:

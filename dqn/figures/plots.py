@@ -11,14 +11,18 @@ environment (`figure_style.on_common_scale`). Returns axes span the environment'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import seaborn as sns
 
+from dqn.analysis import cache
 from dqn.analysis.results import load as load_results
-from dqn.analysis.scoring import study_scores, summarize, write_summary
+from dqn.analysis.scoring import study_scores
 from dqn.base.schema import TABLES
 from dqn.figures import curves
 from dqn.figures import scores as score_figures
@@ -34,12 +38,13 @@ FIGURES = ("learning_curves", "per_seed_curves", "final_scores", "prob_improveme
 STUDY_CSVS = tuple(f"{t}.csv" for t in TABLES)
 ADAPTIVE_FIGURES = ("seeds_used",)
 """An adaptive study's figures besides."""
-__all__ = ["ADAPTIVE_FIGURES", "FIGURES", "FIXED_SEEDS", "make_figures"]
+__all__ = ["ADAPTIVE_FIGURES", "FIGURES", "FIXED_SEEDS", "draw_studies", "make_figures"]
 
 
 def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES,
                  formats: tuple[str, ...] = ("png",), subtitle: bool = True) -> list[Path]:
-    """Write summary.csv and the figures of results/<study>/ (each in every format of
+    """Write summary.csv (recomputed only when stale: dqn.analysis.cache) and the figures of
+    results/<study>/ (each in every format of
     `formats`; `subtitle` False leaves out question and captions); return the files written.
 
     Gaps in the data are printed as warnings and the figures that need the missing part are
@@ -53,8 +58,8 @@ def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES,
     for reason in study.incomplete:
         warn(f"{study.name}: {reason}")
     scores = study_scores(study)
-    summary = summarize(study, n_resamples, scores=scores)
-    written = [write_summary(study_dir, summary=summary)]
+    summary = cache.cached_summary(study_dir, n_resamples, study=study, scores=scores)
+    written = [study_dir / "summary.csv"]
     if study.evals is None or not fs.present(study):
         warn(f"{study.name}: no evaluations, figures skipped")
         return written
@@ -77,3 +82,28 @@ def make_figures(study_dir: Path, n_resamples: int = N_RESAMPLES,
         for make in makers:
             written += make() or []
     return written
+
+
+def _draw(args: tuple[Path, tuple[str, ...], bool, int]) -> tuple[list[Path], str | None]:
+    """make_figures for one study in a worker: its files, or the StoreError's message."""
+    study_dir, formats, subtitle, n_resamples = args
+    try:
+        return make_figures(study_dir, n_resamples, formats, subtitle), None
+    except StoreError as e:  # the other studies' figures are still drawn
+        return [], str(e)
+
+
+def draw_studies(dirs: list[Path], formats: tuple[str, ...] = ("png",), subtitle: bool = True,
+                 jobs: int | None = None, n_resamples: int = N_RESAMPLES,
+                 ) -> Iterator[tuple[Path, list[Path], str | None]]:
+    """make_figures for every study folder, `jobs` processes at once (default: one per CPU
+    core); yields (folder, files written, error or None) in the order of `dirs`. Each study
+    draws alone in its process, so the files are the same bytes whatever the job count."""
+    jobs = max(1, min(len(dirs), jobs or os.cpu_count() or 1))
+    work = [(d, formats, subtitle, n_resamples) for d in dirs]
+    if jobs == 1:
+        results: Iterable = map(_draw, work)
+        yield from ((d, *r) for d, r in zip(dirs, results, strict=True))
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from ((d, *r) for d, r in zip(dirs, pool.map(_draw, work), strict=True))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from dqn.analysis import overview
+from dqn.analysis import cache, overview
 from dqn.analysis.overview import cell, interval, number, pvalue
 from dqn.analysis.results import StudyResults
 from dqn.analysis.results import load as load_results
-from dqn.analysis.scoring import FINAL_WINDOW, summarize
+from dqn.analysis.scoring import FINAL_WINDOW
 from dqn.atlas import table as atlas_table
 from dqn.base.schema import TABLES
 from dqn.figures.plots import ADAPTIVE_FIGURES, FIGURES, FIXED_SEEDS
@@ -287,7 +287,8 @@ def write_report(results_dir: Path, out: Path | None = None,
         except StoreError as e:  # every damaged study is named before stopping
             damaged.append(str(e))
             continue
-        loaded.append((study, summarize(study, n_resamples) if study.variants else None))
+        loaded.append((study, cache.cached_summary(d, n_resamples, study=study)
+                           if study.variants else None))
     if damaged:
         raise StoreError("REPORT.md not written: " + "\n".join(damaged))
     compared = overview.table([(s, m) for s, m in loaded if m is not None])

@@ -1,0 +1,61 @@
+"""summary.csv cached by fingerprint: a study's (or atlas column's) summary is recomputed only
+when its data, the analysis code or the resample count changed, so redrawing figures and
+rewriting the report take seconds instead of the bootstrap's minutes.
+
+Beside each summary.csv, summary.source holds the sha256 of what it was computed from. The
+summary returned is always the one read back from summary.csv, so a cached read and a fresh
+computation give the same table, float for float.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from dqn.analysis.results import StudyResults
+from dqn.analysis.scoring import summarize, write_summary
+from dqn.stats.estimators import N_RESAMPLES
+from dqn.store.tables import write_atomic
+
+SUMMARY_SOURCE = "summary.source"
+"""Beside a summary.csv: the fingerprint of what it was computed from."""
+ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "stats/estimators", "stats/decisions")
+"""The modules a summary's numbers come from (below dqn/): a change to any of them recomputes
+it."""
+
+
+def fingerprint(folder: Path, n_resamples: int = N_RESAMPLES) -> str:
+    """sha256 of a study folder's run.json and evals.csv (the summary's only inputs), the
+    analysis code and the bootstrap's resample count."""
+    h = hashlib.sha256(f"resamples {n_resamples}".encode())
+    code = [Path(__file__).parents[1] / f"{m}.py" for m in ANALYSIS_CODE]
+    missing = [str(p) for p in code if not p.is_file()]
+    if missing:  # a moved module would silently drop out of the fingerprint
+        raise FileNotFoundError(f"ANALYSIS_CODE names modules that do not exist: {missing}")
+    for path in [Path(folder) / "run.json", Path(folder) / "evals.csv", *code]:
+        h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return h.hexdigest()
+
+
+def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,
+                   study: StudyResults | None = None,
+                   scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """folder's summary: its summary.csv when summary.source holds the fingerprint of its data
+    and code as they are now; else computed (from `study` and its `scores` when given) and
+    written with its fingerprint."""
+    folder = Path(folder)
+    now = fingerprint(folder, n_resamples)
+    source, csv = folder / SUMMARY_SOURCE, folder / "summary.csv"
+    if source.is_file() and csv.is_file() and source.read_text().strip() == now:
+        return read_summary(csv)
+    summary = summarize(study if study is not None else folder, n_resamples, scores=scores)
+    write_summary(folder, summary)
+    write_atomic(source, lambda tmp: tmp.write_text(now + "\n"))
+    return read_summary(csv)  # as written, so a cached read gives the same table
+
+
+def read_summary(csv: Path) -> pd.DataFrame:
+    """A summary.csv as written by scoring.write_summary."""
+    return pd.read_csv(csv)
