@@ -3,6 +3,7 @@ the generator's counts and words on a hand-sized atlas."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -164,3 +165,18 @@ def test_error_rates_and_the_pooled_table_by_hand() -> None:
     assert ("| no mask | 2 | 0.20 [0.05, 0.35] | 50% | worse in 2 | 0.20 [0.05, 0.35] | 50% "
             "| — |") in text
     assert "each claim at 0.01 (Bonferroni" in text
+
+
+def test_the_planning_table_by_hand() -> None:
+    from scipy import stats
+
+    table = pd.DataFrame([cell("a", "CartPole-v1", "no mask", "worse", "worse")])
+    text = findings.render(table)
+    # Noether, equal groups: N = z^2 / (12 / 4 * d^2), per group N / 2, rounded up
+    z = stats.norm.ppf(1 - 0.05 / 2) + stats.norm.ppf(0.8)
+    one = [math.ceil(z ** 2 / (3 * d ** 2) / 2) for d in findings.PLANNED_EFFECTS]
+    z8 = stats.norm.ppf(1 - 0.05 / 8 / 2) + stats.norm.ppf(0.8)  # family of 8: first level
+    eight = [math.ceil(z8 ** 2 / (3 * d ** 2) / 2) for d in findings.PLANNED_EFFECTS]
+    assert f"| 0.1 | {one[1]:,} | {eight[1]:,} |" in text
+    assert one[1] == 131  # (1.96 + 0.84)^2 / (3 x 0.01) / 2 = 130.8 for P = 0.6
+    assert "a column detects 0.38 or larger" in text

@@ -20,6 +20,8 @@ from dqn.atlas import table as atlas_table
 from dqn.atlas.spec import AtlasSpec
 from dqn.base.paths import ROOT
 from dqn.report.markdown import find_studies
+from dqn.stats import decisions
+from dqn.stats.decisions import ALPHA
 from dqn.store.tables import write_atomic
 
 PAGE = ROOT / "docs" / "findings.md"
@@ -260,6 +262,31 @@ def across_cells(pooled: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+PLANNED_EFFECTS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
+"""The |P(improvement) - 1/2| rows of the planning table, fixed in advance (not the observed
+effects: power computed from an observed effect says nothing the p-value does not)."""
+
+
+def planning(done: pd.DataFrame) -> list[str]:
+    """Seeds per variant for 80% power at fixed effect sizes, at the levels the map uses."""
+    column, atlas = int(done["family_size"].max()), int(done["atlas_family_size"].max())
+    levels = [("one test at 5%", ALPHA), (f"first Holm level of a column ({column} tests)",
+                                          ALPHA / column),
+              (f"first Holm level of the map ({atlas} tests)", ALPHA / atlas)]
+    lines = ["### Planning: seeds for a given effect", "",
+             "Seeds per variant (and as many for the baseline) to detect an effect of a given "
+             "size with 80% power, by Noether's formula (`dqn.stats.decisions.seeds_needed`), at "
+             "the levels the map decides at. The effects are fixed in advance; at "
+             f"{_span(done['seeds'])} seeds a side a column detects "
+             f"{_span(done['detectable_effect'].round(2))} or larger.", "",
+             "| abs(P(improvement) - 1/2) | " + " | ".join(n for n, _ in levels) + " |",
+             "|---" * (len(levels) + 1) + "|"]
+    for effect in PLANNED_EFFECTS:
+        lines.append(f"| {effect:g} | " + " | ".join(
+            f"{decisions.seeds_needed(effect, level):,.0f}" for _, level in levels) + " |")
+    return lines + [""]
+
+
 def render(table: pd.DataFrame, spec: AtlasSpec | None = None,
            used: pd.DataFrame | None = None,
            studies: list[tuple[str, pd.DataFrame, str]] = (),
@@ -276,6 +303,7 @@ def render(table: pd.DataFrame, spec: AtlasSpec | None = None,
             lines += error_rates(done)
         if pooled is not None and len(pooled):
             lines += across_cells(pooled)
+        lines += planning(done)
     if studies:
         lines += per_study(list(studies))
     if used is not None and (used["variants"] > 0).any():
