@@ -13,7 +13,7 @@ from dqn.atlas import spec as atlas_spec
 from dqn.atlas import table as atlas_table
 from dqn.base.paths import ROOT
 from dqn.cli.main import main
-from dqn.report import findings
+from dqn.report import digest, findings
 
 DOCS = ROOT / "docs" / "findings.md"
 
@@ -79,7 +79,7 @@ def test_a_study_line_names_each_decided_variant_with_its_numbers() -> None:
          "auc_p_improvement_lo": 0.41, "auc_p_improvement_hi": 0.6, "auc_verdict_p_adj": 1.0,
          "auc_equivalence_p_adj": 0.0123},
     ])
-    line = findings.study_line("loss", summary, "baseline")
+    line = digest.study_line("loss", summary, "baseline")
     assert line == (
         "- **[loss](../results/REPORT.md#loss)** (1 variant against `baseline`, 20 seeds a "
         "side, fixed design; baseline final IQM 500). Final score: *worse* in 1 (huber (P = "

@@ -8,26 +8,23 @@ committed CSVs and fails if the page differs, so a number on it cannot go stale.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from dqn.analysis.overview import pvalue
 from dqn.atlas import pooled as atlas_pooled
 from dqn.atlas import spec as atlas_spec
 from dqn.atlas import table as atlas_table
 from dqn.atlas.spec import AtlasSpec
 from dqn.base.paths import ROOT
-from dqn.report.markdown import find_studies
+from dqn.report import digest
+from dqn.report.words import DECIDED, WORDS, num, span
 from dqn.stats import decisions
 from dqn.stats.decisions import ALPHA
 from dqn.store.tables import write_atomic
 
 PAGE = ROOT / "docs" / "findings.md"
 """Where `python -m dqn report` writes the page for the repository's own results."""
-WORDS = ("worse", "better", "equivalent", "inconclusive", "too few seeds")
-DECIDED = ("worse", "better", "equivalent")
 INTRO = """\
 # Findings
 
@@ -53,17 +50,6 @@ def short(recipe: str, env_id: str) -> str:
     return f"{recipe} {env_id.split('-')[0]}"
 
 
-def _num(x: float) -> str:
-    """A return or IQM as prose shows it: integers above 100 in size, else 3 significant
-    figures."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
-def _span(values: pd.Series) -> str:
-    lo, hi = values.min(), values.max()
-    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
-
-
 def setup(done: pd.DataFrame, spec: AtlasSpec | None) -> list[str]:
     """One paragraph: seeds, budgets, families and which columns are trained."""
     columns = list(dict.fromkeys(zip(done["recipe"], done["env_id"], strict=True)))
@@ -75,13 +61,13 @@ def setup(done: pd.DataFrame, spec: AtlasSpec | None) -> list[str]:
     return [
         f"**Setup.** {len(columns)} columns are trained: "
         + ", ".join(short(r, e) for r, e in columns) + ". "
-        f"Each cell compares {_span(done['seeds'])} seeds of the ablation with "
-        f"{_span(done['baseline_seeds'])} of its baseline{budgets}. Verdicts are Holm-corrected "
-        f"within each column ({_span(done['family_size'])} tests, both metrics and both tests "
+        f"Each cell compares {span(done['seeds'])} seeds of the ablation with "
+        f"{span(done['baseline_seeds'])} of its baseline{budgets}. Verdicts are Holm-corrected "
+        f"within each column ({span(done['family_size'])} tests, both metrics and both tests "
         f"of every ablation of the column); **atlas-wide** verdicts come from one Holm family "
-        f"over every test of the map ({_span(done['atlas_family_size'])} tests). At these seed "
+        f"over every test of the map ({span(done['atlas_family_size'])} tests). At these seed "
         f"counts a column's comparison detects |P(improvement) - 0.5| >= "
-        f"{_span(done['detectable_effect'].round(2))} with 80% power "
+        f"{span(done['detectable_effect'].round(2))} with 80% power "
         f"(`detectable_effect`), so smaller effects go unseen.", ""]
 
 
@@ -93,7 +79,7 @@ def baselines(done: pd.DataFrame) -> list[str]:
              "Final-score IQM (AUC IQM) of each recipe's own baseline:", "",
              "| recipe | " + " | ".join(envs) + " |", "|---" * (len(envs) + 1) + "|"]
     for recipe in dict.fromkeys(done["recipe"]):
-        cells = [f"{_num(first.loc[(recipe, e), 'baseline_final_iqm'])} "
+        cells = [f"{num(first.loc[(recipe, e), 'baseline_final_iqm'])} "
                  f"({first.loc[(recipe, e), 'baseline_auc_iqm']:.3f})"
                  if (recipe, e) in first.index else "" for e in envs]
         lines.append(f"| {recipe} | " + " | ".join(cells) + " |")
@@ -103,7 +89,7 @@ def baselines(done: pd.DataFrame) -> list[str]:
 def _cells(rows: pd.DataFrame, with_iqm: bool) -> str:
     """'tuned_default CartPole (9.27 against 500), ...': the cells, with final IQMs."""
     return ", ".join(short(r["recipe"], r["env_id"])
-                     + (f" ({_num(r['final_iqm'])} against {_num(r['baseline_final_iqm'])})"
+                     + (f" ({num(r['final_iqm'])} against {num(r['baseline_final_iqm'])})"
                         if with_iqm else "")
                      + ("*" if r["_atlas"] else "")
                      for _, r in rows.iterrows())
@@ -161,61 +147,6 @@ def compute(used: pd.DataFrame) -> list[str]:
     lines += [f"| **all** | {used['variants'].sum()} | {used['seed_steps'].sum() / 1e6:,.1f}M | "
               f"{used['wall_time_s'].sum() / 3600:.2f} h | |", ""]
     return lines
-
-
-def _study_cells(rows: pd.DataFrame, p: str, base: pd.Series, key: str) -> str:
-    """'no_masking (P = 0.00 [0.00, 0.00], adj. p 0.003, IQM 9.27 against 500)', ..."""
-    def one(r: pd.Series) -> str:
-        # the deciding test's adjusted p: the equivalence test's for *equivalent*
-        test = "equivalence_p_adj" if r[f"{p}verdict"] == "equivalent" else "verdict_p_adj"
-        text = (f"{r['variant']} (P = {r[p + 'p_improvement']:.2f} "
-                f"[{r[p + 'p_improvement_lo']:.2f}, {r[p + 'p_improvement_hi']:.2f}], "
-                f"adj. p {pvalue(r[p + test])}")
-        if not p:
-            text += f", IQM {_num(r[key])} against {_num(base[key])}"
-        return text + ")"
-    return ", ".join(one(r) for _, r in rows.iterrows())
-
-
-def study_line(name: str, summary: pd.DataFrame, baseline: str) -> str:
-    """One bullet per study: per metric, each decided word with its variants' P(improvement),
-    adjusted p and (final score) IQMs; how many are inconclusive."""
-    base = summary[summary["variant"] == baseline].iloc[0]
-    rows = summary[summary["variant"] != baseline]
-    key = "final_norm_iqm" if (rows["compared_on"] == "final_norm").any() else "final_iqm"
-    parts = []
-    for p, what in atlas_table.METRICS.items():
-        said = []
-        for word in WORDS:
-            hit = rows[rows[f"{p}verdict"] == word]
-            if hit.empty:
-                continue
-            said.append(f"*{word}* in {len(hit)}"
-                        + (f" ({_study_cells(hit, p, base, key)})" if word in DECIDED else ""))
-        parts.append(f"{what[0].upper()}{what[1:]}: " + "; ".join(said))
-    seeds = f"{_span(rows['seeds'])} seeds a side" if rows["seeds"].nunique() == 1 and \
-        rows["seeds"].iloc[0] == base["seeds"] else (
-        f"{_span(rows['seeds'])} seeds against the baseline's {base['seeds']}")
-    if base["design"] == "adaptive":
-        seeds += f" ({summary['seeds'].sum()} trained in all)"
-    scale = " normalised" if key == "final_norm_iqm" else ""
-    variants = f"{len(rows)} variant{'s' if len(rows) != 1 else ''}"
-    return (f"- **[{name}](../results/REPORT.md#{name.lower()})** ({variants} against "
-            f"`{baseline}`, {seeds}, {base['design']} design; baseline{scale} final IQM "
-            f"{_num(base[key])}). " + ". ".join(parts) + ".")
-
-
-def per_study(studies: list[tuple[str, pd.DataFrame, str]]) -> list[str]:
-    """A bullet per single-environment study with a baseline (mostly the tuned default on
-    CartPole), from its summary.csv."""
-    lines = ["### Per study", "",
-             "Each study's own comparisons (its Holm family is the study, so a verdict here and "
-             "the atlas's cell for the same ablation answer different families and need not "
-             "agree), from its summary.csv: the decided variants with P(improvement) [95% CI], "
-             "the adjusted p-value and, on the final score, the IQM against the baseline's.", ""]
-    lines += [study_line(name, summary, baseline) for name, summary, baseline in studies
-              if (summary["variant"] != baseline).any()]
-    return lines + [""]
 
 
 def error_rates(done: pd.DataFrame) -> list[str]:
@@ -277,8 +208,8 @@ def planning(done: pd.DataFrame) -> list[str]:
              "Seeds per variant (and as many for the baseline) to detect an effect of a given "
              "size with 80% power, by Noether's formula (`dqn.stats.decisions.seeds_needed`), at "
              "the levels the map decides at. The effects are fixed in advance; at "
-             f"{_span(done['seeds'])} seeds a side a column detects "
-             f"{_span(done['detectable_effect'].round(2))} or larger.", "",
+             f"{span(done['seeds'])} seeds a side a column detects "
+             f"{span(done['detectable_effect'].round(2))} or larger.", "",
              "| abs(P(improvement) - 1/2) | " + " | ".join(n for n, _ in levels) + " |",
              "|---" * (len(levels) + 1) + "|"]
     for effect in PLANNED_EFFECTS:
@@ -305,23 +236,10 @@ def render(table: pd.DataFrame, spec: AtlasSpec | None = None,
             lines += across_cells(pooled)
         lines += planning(done)
     if studies:
-        lines += per_study(list(studies))
+        lines += digest.per_study(list(studies))
     if used is not None and (used["variants"] > 0).any():
         lines += compute(used)
     return "\n".join(lines).rstrip() + "\n"
-
-
-def read_studies(results_dir: Path) -> list[tuple[str, pd.DataFrame, str]]:
-    """(name, summary.csv, baseline) of every study under results_dir with a summary.csv."""
-    found = []
-    for d in find_studies(results_dir):
-        run, summary = d / "run.json", d / "summary.csv"
-        if run.is_file() and summary.is_file():
-            baseline = json.loads(run.read_text()).get("baseline")
-            if baseline:
-                found.append((d.name, pd.read_csv(summary, keep_default_na=False,
-                                                  na_values=[""]), baseline))
-    return found
 
 
 def default_page(results_dir: Path) -> Path | None:
@@ -343,6 +261,6 @@ def write_findings(results_dir: Path, out: Path, spec: AtlasSpec | None = None) 
     used = atlas_table.compute_used(spec, atlas_dir) if spec is not None else None
     pooled_csv = atlas_dir / atlas_pooled.POOLED_CSV
     pooled = atlas_pooled.read(pooled_csv) if pooled_csv.is_file() else None
-    text = render(atlas_table.read(csv), spec, used, read_studies(Path(results_dir)), pooled)
+    text = render(atlas_table.read(csv), spec, used, digest.read_studies(Path(results_dir)), pooled)
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(out, lambda tmp: tmp.write_text(text))
