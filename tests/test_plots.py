@@ -232,3 +232,18 @@ def test_studies_drawn_in_parallel_give_the_same_bytes(tmp_path):
     for a, b in zip(dirs[one], dirs[two], strict=True):
         for name in [*PNGS, "summary.csv"]:
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_stale_summaries_are_refreshed_in_parallel_with_the_same_bytes(tmp_path):
+    from dqn.analysis import cache
+
+    dirs = [make_study(tmp_path, name=n, seeds=3, evals=4) for n in ("a", "b")]
+    serial = {}
+    for d in dirs:
+        cache.cached_summary(d)
+        serial[d] = (d / "summary.csv").read_bytes()
+        (d / cache.SUMMARY_SOURCE).write_text("stale\n")
+    assert not any(cache.is_current(d) for d in dirs)
+    cache.refresh([*dirs, tmp_path / "no_study"], jobs=2)
+    assert all(cache.is_current(d) for d in dirs)
+    assert {d: (d / "summary.csv").read_bytes() for d in dirs} == serial

@@ -10,6 +10,9 @@ computation give the same table, float for float.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +51,7 @@ def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,
     folder = Path(folder)
     now = fingerprint(folder, n_resamples)
     source, csv = folder / SUMMARY_SOURCE, folder / "summary.csv"
-    if source.is_file() and csv.is_file() and source.read_text().strip() == now:
+    if is_current(folder, n_resamples):
         return read_summary(csv)
     summary = summarize(study if study is not None else folder, n_resamples, scores=scores)
     write_summary(folder, summary)
@@ -59,3 +62,24 @@ def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,
 def read_summary(csv: Path) -> pd.DataFrame:
     """A summary.csv as written by scoring.write_summary."""
     return pd.read_csv(csv)
+
+
+def is_current(folder: Path, n_resamples: int = N_RESAMPLES) -> bool:
+    """Whether folder's summary.csv matches its fingerprint (so reading it is enough)."""
+    source, csv = Path(folder) / SUMMARY_SOURCE, Path(folder) / "summary.csv"
+    return (source.is_file() and csv.is_file()
+            and source.read_text().strip() == fingerprint(folder, n_resamples))
+
+
+def refresh(folders: list[Path], jobs: int | None = None) -> None:
+    """Recompute the stale summaries among folders (those holding run.json), `jobs` processes
+    at once (default one per CPU core). Each summary depends on its folder alone, so the
+    bytes are the same as one at a time."""
+    stale = [f for f in folders if (Path(f) / "run.json").is_file() and not is_current(f)]
+    jobs = max(1, min(len(stale), jobs or os.cpu_count() or 1))
+    if jobs == 1:
+        for f in stale:
+            cached_summary(f)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(cached_summary, stale))

@@ -59,6 +59,7 @@ def column_summary(folder: Path) -> pd.DataFrame | None:
 
 def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:
     """Every cell of the atlas, in column then row order (COLUMNS)."""
+    cache.refresh([out / column_name(r, e) for r, e in spec.columns()])  # stale ones, in parallel
     rows = []
     for recipe, env_id in spec.columns():
         name = column_name(recipe, env_id)
