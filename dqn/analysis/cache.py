@@ -10,15 +10,13 @@ computation give the same table, float for float.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
 from dqn.analysis.results import StudyResults
 from dqn.analysis.scoring import summarize, write_summary
+from dqn.base.parallel import process_map
 from dqn.stats.estimators import N_RESAMPLES
 from dqn.store.tables import write_atomic
 
@@ -51,7 +49,7 @@ def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,
     folder = Path(folder)
     now = fingerprint(folder, n_resamples)
     source, csv = folder / SUMMARY_SOURCE, folder / "summary.csv"
-    if is_current(folder, n_resamples):
+    if _recorded(folder) == now:
         return read_summary(csv)
     summary = summarize(study if study is not None else folder, n_resamples, scores=scores)
     write_summary(folder, summary)
@@ -64,11 +62,15 @@ def read_summary(csv: Path) -> pd.DataFrame:
     return pd.read_csv(csv)
 
 
+def _recorded(folder: Path) -> str | None:
+    """The fingerprint summary.source records for folder's summary.csv; None without both."""
+    source, csv = Path(folder) / SUMMARY_SOURCE, Path(folder) / "summary.csv"
+    return source.read_text().strip() if source.is_file() and csv.is_file() else None
+
+
 def is_current(folder: Path, n_resamples: int = N_RESAMPLES) -> bool:
     """Whether folder's summary.csv matches its fingerprint (so reading it is enough)."""
-    source, csv = Path(folder) / SUMMARY_SOURCE, Path(folder) / "summary.csv"
-    return (source.is_file() and csv.is_file()
-            and source.read_text().strip() == fingerprint(folder, n_resamples))
+    return _recorded(folder) == fingerprint(folder, n_resamples)
 
 
 def refresh(folders: list[Path], jobs: int | None = None) -> None:
@@ -76,10 +78,4 @@ def refresh(folders: list[Path], jobs: int | None = None) -> None:
     at once (default one per CPU core). Each summary depends on its folder alone, so the
     bytes are the same as one at a time."""
     stale = [f for f in folders if (Path(f) / "run.json").is_file() and not is_current(f)]
-    jobs = max(1, min(len(stale), jobs or os.cpu_count() or 1))
-    if jobs == 1:
-        for f in stale:
-            cached_summary(f)
-        return
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(cached_summary, stale))
+    list(process_map(cached_summary, stale, jobs))

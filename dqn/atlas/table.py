@@ -109,11 +109,10 @@ def _atlas_verdicts(table: pd.DataFrame) -> None:
                                         for p in METRICS]))
     n = np.tile(table.loc[done, "seeds"].to_numpy(int), 2)
     m = np.tile(table.loc[done, "baseline_seeds"].to_numpy(int), 2)
-    adj, _, words = decisions.decide(pick("p_improvement"), pick("verdict_p"),
-                                     pick("equivalence_p"), n, m)
-    table["atlas_family_size"] = decisions.family_size(pick("verdict_p"), pick("equivalence_p"))
-    q = meta.bh_adjust(pick("verdict_p"))  # the map's difference tests, FDR
-    est = pick("p_improvement")
+    est, p_diff, p_eq = pick("p_improvement"), pick("verdict_p"), pick("equivalence_p")
+    adj, _, words = decisions.decide(est, p_diff, p_eq, n, m)
+    table["atlas_family_size"] = decisions.family_size(p_diff, p_eq)
+    q = meta.bh_adjust(p_diff)  # the map's difference tests, FDR
     bh = np.where((q <= meta.Q_FDR) & (est < 0.5), "worse",
                   np.where((q <= meta.Q_FDR) & (est > 0.5), "better", "inconclusive"))
     for i, p in enumerate(METRICS):

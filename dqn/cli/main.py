@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="results directory (default: --results-dir)")
     p.add_argument("--findings", type=Path,
                    help=f"the findings page to write (default {findings.PAGE} for the "
-                        "repository's "
-                        "own results; none for other results directories)")
+                        "repository's own results; none for other results directories)")
 
     p = sub.add_parser("export", help="write a study's per-seed scores as rliable arrays (npz)")
     p.add_argument("name", help="a study with results")

@@ -11,10 +11,7 @@ environment (`figure_style.on_common_scale`). Returns axes span the environment'
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,6 +20,7 @@ import seaborn as sns
 from dqn.analysis import cache
 from dqn.analysis.results import load as load_results
 from dqn.analysis.scoring import study_scores
+from dqn.base.parallel import process_map
 from dqn.base.schema import TABLES
 from dqn.figures import curves
 from dqn.figures import scores as score_figures
@@ -99,11 +97,5 @@ def draw_studies(dirs: list[Path], formats: tuple[str, ...] = ("png",), subtitle
     """make_figures for every study folder, `jobs` processes at once (default: one per CPU
     core); yields (folder, files written, error or None) in the order of `dirs`. Each study
     draws alone in its process, so the files are the same bytes whatever the job count."""
-    jobs = max(1, min(len(dirs), jobs or os.cpu_count() or 1))
     work = [(d, formats, subtitle, n_resamples) for d in dirs]
-    if jobs == 1:
-        results: Iterable = map(_draw, work)
-        yield from ((d, *r) for d, r in zip(dirs, results, strict=True))
-        return
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from ((d, *r) for d, r in zip(dirs, pool.map(_draw, work), strict=True))
+    yield from ((d, *r) for d, r in zip(dirs, process_map(_draw, work, jobs), strict=True))

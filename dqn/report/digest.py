@@ -11,7 +11,7 @@ import pandas as pd
 from dqn.analysis.overview import pvalue
 from dqn.atlas import table as atlas_table
 from dqn.report.markdown import find_studies
-from dqn.report.words import DECIDED, WORDS, num, span
+from dqn.report.words import metric_words, num, span
 
 
 def _study_cells(rows: pd.DataFrame, p: str, base: pd.Series, key: str) -> str:
@@ -34,16 +34,8 @@ def study_line(name: str, summary: pd.DataFrame, baseline: str) -> str:
     base = summary[summary["variant"] == baseline].iloc[0]
     rows = summary[summary["variant"] != baseline]
     key = "final_norm_iqm" if (rows["compared_on"] == "final_norm").any() else "final_iqm"
-    parts = []
-    for p, what in atlas_table.METRICS.items():
-        said = []
-        for word in WORDS:
-            hit = rows[rows[f"{p}verdict"] == word]
-            if hit.empty:
-                continue
-            said.append(f"*{word}* in {len(hit)}"
-                        + (f" ({_study_cells(hit, p, base, key)})" if word in DECIDED else ""))
-        parts.append(f"{what[0].upper()}{what[1:]}: " + "; ".join(said))
+    parts = [metric_words(what, rows, p, lambda hit, p=p: _study_cells(hit, p, base, key))
+             for p, what in atlas_table.METRICS.items()]
     seeds = f"{span(rows['seeds'])} seeds a side" if rows["seeds"].nunique() == 1 and \
         rows["seeds"].iloc[0] == base["seeds"] else (
         f"{span(rows['seeds'])} seeds against the baseline's {base['seeds']}")

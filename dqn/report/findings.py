@@ -18,7 +18,7 @@ from dqn.atlas import table as atlas_table
 from dqn.atlas.spec import AtlasSpec
 from dqn.base.paths import ROOT
 from dqn.report import digest
-from dqn.report.words import DECIDED, WORDS, num, span
+from dqn.report.words import DECIDED, metric_words, num, span
 from dqn.stats import decisions
 from dqn.stats.decisions import ALPHA
 from dqn.store.tables import write_atomic
@@ -98,19 +98,10 @@ def _cells(rows: pd.DataFrame, with_iqm: bool) -> str:
 def ablation_line(cells: pd.DataFrame, label: str) -> str:
     """One bullet: per metric, the cells of each decided word (starred where the atlas-wide
     family agrees) and how many are inconclusive."""
-    parts = []
-    for p, what in atlas_table.METRICS.items():
-        rows = cells.assign(_atlas=cells[f"{p}verdict_atlas"] == cells[f"{p}verdict"])
-        said = []
-        for word in WORDS:
-            hit = rows[rows[f"{p}verdict"] == word]
-            if hit.empty:
-                continue
-            if word in DECIDED:
-                said.append(f"*{word}* in {len(hit)} ({_cells(hit, with_iqm=not p)})")
-            else:
-                said.append(f"*{word}* in {len(hit)}")
-        parts.append(f"{what[0].upper()}{what[1:]}: " + "; ".join(said))
+    parts = [metric_words(what, cells.assign(_atlas=cells[f"{p}verdict_atlas"]
+                                             == cells[f"{p}verdict"]), p,
+                          lambda hit, p=p: _cells(hit, with_iqm=not p))
+             for p, what in atlas_table.METRICS.items()]
     return f"- **{label}** ({len(cells)} cells). " + ". ".join(parts) + "."
 
 
