@@ -139,8 +139,11 @@ def _summary(variant: str, p_imp: float, p: float, auc_p_imp: float, auc_p: floa
 def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: Path,
                                                     monkeypatch) -> None:
     """Two done cells (no_target, batchnorm under `mine`): their 8 tests' raw p-values are
-    0.001, 0.04 (final), 0.2, 0.01 (AUC) and four equivalence p-values of 0.5. Holm by hand:
-    sorted 0.001 x 8 = 0.008, 0.01 x 7 = 0.07, 0.04 x 6 = 0.24, 0.2 x 5 = 1.0, the rest 1."""
+    0.001, 0.04 (final), 0.2, 0.01 (AUC) and four equivalence p-values of 0.5. Each
+    comparison's two nulls exclude each other (no cap-rate test: the summaries name none), so
+    Shaffer's multiplier counts the 4 comparisons with a test left, 4 at every difference
+    test: 0.001 x 4 = 0.004, 0.01 x 4 = 0.04, 0.04 x 4 = 0.16, 0.2 x 4 = 0.8, the rest 1.
+    (Holm would give 0.008, 0.07, 0.24, 1.)"""
     spec = atlas_spec.load(plan(tmp_path))
     out = tmp_path / "out"
     atlas.column_study(spec, "gamma_one", "CartPole-v1", out)  # written, never trained
@@ -160,19 +163,19 @@ def test_cell_status_and_the_atlas_wide_holm_family(tmp_path: Path, recipe_dir: 
     assert t.loc[("mine", "no_target"), "status"] == "done"
     assert t.loc[("gamma_one", "gamma_1.0"), "status"] == "recipe's own setting"
     assert t.loc[("gamma_one", "no_target"), "status"] == "not run"
-    assert t.loc[("mine", "no_target"), "verdict_atlas_p_adj"] == pytest.approx(0.008)
-    assert t.loc[("mine", "batchnorm"), "verdict_atlas_p_adj"] == pytest.approx(0.24)
-    assert t.loc[("mine", "no_target"), "auc_verdict_atlas_p_adj"] == pytest.approx(1.0)
-    assert t.loc[("mine", "batchnorm"), "auc_verdict_atlas_p_adj"] == pytest.approx(0.07)
+    assert t.loc[("mine", "no_target"), "verdict_atlas_p_adj"] == pytest.approx(0.004)
+    assert t.loc[("mine", "batchnorm"), "verdict_atlas_p_adj"] == pytest.approx(0.16)
+    assert t.loc[("mine", "no_target"), "auc_verdict_atlas_p_adj"] == pytest.approx(0.8)
+    assert t.loc[("mine", "batchnorm"), "auc_verdict_atlas_p_adj"] == pytest.approx(0.04)
     assert t.loc[("mine", "no_target"), "verdict_atlas"] == "better"
     assert t.loc[("mine", "batchnorm"), "verdict_atlas"] == "inconclusive"
-    assert (t["atlas_family_size"] == 8).all()
+    assert (t["atlas_family_size"] == 4).all()
     # the text heatmap: final / AUC, bold where the atlas-wide family agrees with the column's
     md = atlas_table.markdown(atlas_table.cells(spec, out))
     assert md[0] == "| ablation | mine CartPole | gamma_one CartPole |"
     assert md[2] == "| no target network | **▲** / · |  |"
     assert md[3] == "| gamma 1.0 |  | n/a |"
-    assert md[4] == "| BatchNorm toggled | · / ▼ |  |"
+    assert md[4] == "| BatchNorm toggled | · / **▼** |  |"
     # one variant of the column not trained: no verdicts in it yet (its family is the column's)
     partial = summary[summary["variant"] != "gamma_1.0"]
     monkeypatch.setattr(atlas_table, "column_summary",

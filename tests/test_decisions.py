@@ -1,6 +1,7 @@
-"""The tests behind the verdicts (dqn.stats.decisions): the permutation test of
-P(improvement) = 1/2, the equivalence test, the verdict words of a Holm family and the power
-figures.
+"""The verdicts (dqn.stats.decisions): the plain permutation test of P(improvement) = 1/2
+(kept for reference), the Brunner-Munzel estimate, the verdict words of a Shaffer-type Holm
+family and the power figures. The verdicts' own tests have their files: test_studentized.py
+(difference) and test_equivalence.py.
 
 Hand-sized samples with exact answers, the type-I error of a Holm-corrected family under the
 null, and power against Noether's analytic figure.
@@ -15,15 +16,15 @@ import pytest
 from scipy import stats
 
 from dqn.stats.decisions import (
-    MARGIN,
     brunner_munzel,
     can_decide,
     decide,
     detectable_effect,
-    equivalence_p,
+    family_size,
     min_attainable_p,
     permutation_p,
     seeds_needed,
+    shaffer,
     verdict,
 )
 from dqn.stats.estimators import holm, prob_improvement
@@ -37,12 +38,13 @@ def test_complete_separation_gives_the_exact_extreme_p() -> None:
     assert permutation_p([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]) == pytest.approx(2 / 252)
     # unequal n, 4 vs 2: 2 / C(6, 2) = 2 / 15
     assert permutation_p([3, 4, 5, 6], [1, 2]) == pytest.approx(2 / 15)
-    # 10 vs 10 has C(20, 10) = 184,756 relabellings, more than the 19,999 sampled: then no p
-    # goes below 1 / 20,000, and separation gives a few times that (the two extreme labellings
-    # are rarely drawn)
-    assert min_attainable_p(10, 10) == pytest.approx(1 / 20_000)
+    # 10 vs 10 has C(20, 10) = 184,756 relabellings, more than the 19,999 sampled: then the
+    # plain test's p never goes below 1 / 20,000, and separation gives a few times that (the
+    # two extreme labellings are rarely drawn); the verdicts' test re-estimates such a p with
+    # 999,999 relabellings, so its floor is 1e-6
     p = permutation_p(np.arange(10.0) + 10, np.arange(10.0))
     assert 1 / 20_000 <= p < 10 / 20_000
+    assert min_attainable_p(10, 10) == pytest.approx(1e-6)
 
 
 def test_ties_are_handled_exactly() -> None:
@@ -110,55 +112,36 @@ def test_brunner_munzel_matches_scipy() -> None:
     assert 2 * stats.t.sf(abs(t), df) == pytest.approx(stats.brunnermunzel(y, x).pvalue)
 
 
-def test_equivalence_p_by_hand() -> None:
-    # x = (1, 3), y = (2, 4): placements of x among y (0, 1) / 2, of y among x (1, 2) / 2.
-    # P = 0.25; var(0, 0.5) = var(0.5, 1) = 0.125, so se^2 = 0.125/2 + 0.125/2 = 0.125 and
-    # df = 0.125^2 / (0.0625^2 + 0.0625^2) = 2. TOST at margin 0.15: max of
-    # t2.sf((0.25 - 0.35) / se) and t2.sf((0.65 - 0.25) / se), above the floor 0.7^2 = 0.49.
-    se = math.sqrt(0.125)
-    want = max(stats.t.sf(-0.1 / se, 2), stats.t.sf(0.4 / se, 2))
-    assert brunner_munzel([1, 3], [2, 4]) == pytest.approx((0.25, se, 2.0))
-    assert equivalence_p([1, 3], [2, 4]) == pytest.approx(want)
-    assert want > 0.49
-
-
-def test_equivalence_of_tied_samples_is_bounded_by_the_seed_count() -> None:
-    """All seeds at the cap on both sides: the exact bound (1 - 2 margin)^n, so 20 seeds can
-    show equivalence and 3 cannot, however identical they look."""
-    assert equivalence_p([500.0] * 20, [500.0] * 20) == pytest.approx(0.7 ** 20)
-    assert equivalence_p([500.0] * 3, [500.0] * 3) == pytest.approx(0.343)
-    assert equivalence_p([500.0] * 3, [500.0] * 30) == pytest.approx(0.343)  # min(n, m)
-    assert equivalence_p([500.0] * 20, [500.0] * 20, margin=0.05) == pytest.approx(0.9 ** 20)
-    assert equivalence_p([1.0, 1.0, 1.0], [0.0, 0.0, 0.0]) == 1.0  # separated: P = 1
-    assert math.isnan(equivalence_p([1.0], [1.0, 2.0]))
-
-
-def test_equivalence_test_holds_its_level_at_the_margin() -> None:
-    """At P(improvement) = 1/2 - margin exactly (a normal shift), the TOST says equivalent in
-    at most 5% of simulated 20-vs-20 comparisons (plus Monte-Carlo error); at P = 1/2 with
-    60 seeds a side it usually does."""
-    rng = np.random.default_rng(4)
-    shift = math.sqrt(2) * stats.norm.ppf(0.5 - MARGIN)
-    sims = 1000
-    false = sum(equivalence_p(rng.normal(shift, 1, 20), rng.normal(0, 1, 20)) < 0.05
-                for _ in range(sims))
-    assert false / sims <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / sims), false / sims
-    hits = sum(equivalence_p(rng.normal(0, 1, 60), rng.normal(0, 1, 60)) < 0.05
-               for _ in range(200))
-    assert hits / 200 > 0.5, hits / 200
-
-
 # --- verdicts ---------------------------------------------------------------------------------
 
-def test_verdicts_of_a_holm_family_by_hand() -> None:
+def test_verdicts_of_a_shaffer_family_by_hand() -> None:
     """Three comparisons, six tests. Raw p: difference (0.001, 0.04, 0.5), equivalence
-    (0.9, 0.9, 0.002). Holm: sorted 0.001 x 6 = 0.006, 0.002 x 5 = 0.01, 0.04 x 4 = 0.16,
-    0.5 x 3 = 1.5 -> 1, 0.9 x 2 -> 1, 0.9 -> 1 (running maximum)."""
+    (0.9, 0.9, 0.002). Each comparison's two nulls exclude each other, so a step's multiplier
+    counts the comparisons with a test left: sorted 0.001 x 3 = 0.003 (all three left),
+    0.002 x 3 = 0.006 (comparison 1 still has its equivalence test, 3 its difference test),
+    0.04 x 3 = 0.12, 0.5 x 3 = 1.5 -> 1, 0.9 x 2 -> 1 (comparison 3 is done), 0.9 x 1 -> 1.
+    Holm would multiply by 6, 5, 4, 3, 2, 1."""
     adj, eq_adj, words = decide(np.array([0.2, 0.6, 0.5]), np.array([0.001, 0.04, 0.5]),
                                 np.array([0.9, 0.9, 0.002]), np.full(3, 20), np.full(3, 20))
+    assert adj == pytest.approx([0.003, 0.12, 1.0])
+    assert eq_adj == pytest.approx([1.0, 1.0, 0.006])
+    assert words == ["worse", "inconclusive", "equivalent"]
+    # with no exclusive pair (cap-rate equivalence tests) it is Holm's procedure
+    adj, eq_adj = shaffer(np.array([0.001, 0.04, 0.5]), np.array([0.9, 0.9, 0.002]),
+                          np.zeros(3, bool))
     assert adj == pytest.approx([0.006, 0.16, 1.0])
     assert eq_adj == pytest.approx([1.0, 1.0, 0.01])
-    assert words == ["worse", "inconclusive", "equivalent"]
+    assert adj == pytest.approx(holm([0.001, 0.04, 0.5, 0.9, 0.9, 0.002])[:3])
+    # mixed: comparison 1 capped (two nulls), 2 and 3 exclusive; raw (0.01, 0.02, 0.03) and
+    # equivalence (0.04, NaN, 0.05): t = 2 + 1 + 1 = 4 -> 0.04; comparison 1 has one test left,
+    # t = 1 + 1 + 1 = 3 -> 0.06; comparison 2 done: t = 1 + 0 + 1 = 2 -> 0.06; then 0.04 x 2
+    # -> 0.08; 0.05 x 1 -> 0.08 (running maximum)
+    adj, eq_adj = shaffer(np.array([0.01, 0.02, 0.03]), np.array([0.04, np.nan, 0.05]),
+                          np.array([False, True, True]))
+    assert adj == pytest.approx([0.04, 0.06, 0.06])
+    assert eq_adj[0] == pytest.approx(0.08) and eq_adj[2] == pytest.approx(0.08)
+    assert np.isnan(eq_adj[1])
+    assert family_size([0.01, 0.02, 0.03], [0.04, np.nan, 0.05], [False, True, True]) == 4
     assert decide(np.array([0.8]), np.array([0.001]), np.array([0.9]), np.array([20]),
                   np.array([20]))[2] == ["better"]
 

@@ -57,7 +57,7 @@ def test_counts_cells_and_stars_on_a_hand_sized_atlas() -> None:
             "500)*, a Acrobot (-480 against 500)); *inconclusive* in 1. AUC: *worse* in 1 "
             "(a CartPole*); *better* in 1 (b CartPole*); *inconclusive* in 1.") in text
     assert "**Not decided in any cell**, on either metric: dueling." in text
-    assert "(8 tests, both metrics" in text and "(16 tests)" in text
+    assert "(first-step multiplier 8:" in text and "(multiplier 16)" in text
     assert ">= 0.38 with 80% power" in text
     assert "| a | 500 (0.700) | 500 (0.700) |" in text  # baselines: recipe x environment
     assert "3 columns are trained: a CartPole, a Acrobot, b CartPole." in text

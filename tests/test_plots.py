@@ -111,7 +111,7 @@ def test_mixed_env_curves_are_normalised_with_a_threshold_line_per_env(tmp_path)
 
 def test_mixed_env_thresholds_that_coincide_draw_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(env_facts.ENVS, "CartPole-v0",
-                        env_facts.EnvFacts("CartPole-v0", 200, 190.0, 0.0, 200.0))
+                        env_facts.EnvFacts("CartPole-v0", 200, 190.0, 0.0, 200.0, True))
     d = make_study(tmp_path, variants=("baseline", "v0"), seeds=2, evals=3,
                    env_id={"baseline": "CartPole-v1", "v0": "CartPole-v0"})
     study = load_results(d)

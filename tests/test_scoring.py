@@ -16,7 +16,8 @@ from dqn.analysis import scoring
 from dqn.analysis.results import load as load_results
 from dqn.base import env_facts
 from dqn.stats import decisions
-from dqn.stats.estimators import holm, prob_improvement
+from dqn.stats.decisions import shaffer
+from dqn.stats.estimators import prob_improvement
 
 
 def evals_frame(curves: dict[tuple[str, int], list[float]], steps: list[int]) -> pd.DataFrame:
@@ -95,23 +96,32 @@ def test_summarize_scores_matches_direct_formulas():
         if v != "base":
             assert_allclose(out.loc[v, "effect"],
                             sps.trim_mean(x, 0.25) - sps.trim_mean(base, 0.25))
-            assert_allclose(out.loc[v, "verdict_p"], decisions.permutation_p(x, base))
-            assert_allclose(out.loc[v, "equivalence_p"], decisions.equivalence_p(x, base))
-    # one Holm family: two variants x two metrics x two tests
-    assert (out["family_size"] == 8).all()
-    raw = np.concatenate([out.loc[["good", "bad"], c].to_numpy(float) for c in
-                          ("verdict_p", "auc_verdict_p", "equivalence_p", "auc_equivalence_p")])
-    adjusted = holm(raw)
-    assert_allclose(out.loc[["good", "bad"], "verdict_p_adj"], adjusted[:2])
-    assert_allclose(out.loc[["good", "bad"], "auc_verdict_p_adj"], adjusted[2:4])
-    assert_allclose(out.loc[["good", "bad"], "equivalence_p_adj"], adjusted[4:6])
+            assert_allclose(out.loc[v, "verdict_p"], decisions.difference_p(x, base))
+            # CartPole's final scores: equivalence on cap rates (the seeds at 500)
+            assert_allclose(out.loc[v, "equivalence_p"],
+                            decisions.cap_rate_equivalence_p(x, base, 500.0))
+            assert out.loc[v, "equivalence_on"] == "cap rate"
+            auc_x = scores.loc[scores["variant"] == v, "auc"].to_numpy(float)
+            auc_base = scores.loc[scores["variant"] == "base", "auc"].to_numpy(float)
+            assert_allclose(out.loc[v, "auc_equivalence_p"],
+                            decisions.equivalence_p(auc_x, auc_base))
+    # one Shaffer-type family: the AUC's two nulls per variant exclude each other (1 each),
+    # the cap-rate ones do not (2 each): 2 x 2 + 2 x 1 = 6
+    assert (out["family_size"] == 6).all()
+    raw = [out.loc[["good", "bad"], c].to_numpy(float) for c in
+           ("verdict_p", "auc_verdict_p", "equivalence_p", "auc_equivalence_p")]
+    adj, eq_adj = shaffer(np.concatenate(raw[:2]), np.concatenate(raw[2:]),
+                          np.array([False, False, True, True]))
+    assert_allclose(out.loc[["good", "bad"], "verdict_p_adj"], adj[:2])
+    assert_allclose(out.loc[["good", "bad"], "auc_verdict_p_adj"], adj[2:4])
+    assert_allclose(out.loc[["good", "bad"], "equivalence_p_adj"], eq_adj[:2])
     assert_allclose(out.loc["good", "p_improvement"], prob_improvement(finals["good"], base))
     assert out.loc["base", "verdict"] == "baseline" and math.isnan(out.loc["base", "verdict_p"])
     assert out.loc["good", "verdict"] == "better"
     assert out.loc["bad", "verdict"] == "worse"
-    # power at Holm's first-step level 0.05 / 8, as Noether's formula gives it
+    # power at the first-step level 0.05 / 6, as Noether's formula gives it
     assert_allclose(out.loc["good", "detectable_effect"],
-                    decisions.detectable_effect(8, 8, 0.05 / 8))
+                    decisions.detectable_effect(8, 8, 0.05 / 6))
     assert out.loc["good", "underpowered"] and not out.loc["base", "underpowered"]
 
 

@@ -1,6 +1,8 @@
-"""The studentized permutation test of P(improvement) = 1/2: exact against full enumeration on
-small samples, and its size under nulls where P = 1/2 but the spreads differ (where the plain
-permutation test of P rejects too often)."""
+"""The verdicts' difference test, the studentized permutation test of P(improvement) = 1/2:
+exact against full enumeration on small samples, its fast Monte-Carlo path against scipy's, the
+refinement that keeps Monte-Carlo floors out of verdicts, and its size under nulls where
+P = 1/2 but the spreads differ (where the plain permutation test of P rejects too often), at
+0.05 here and at 0.05 / 60 in the slow tier."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from dqn.stats import decisions
+from dqn.stats import decisions, studentized
 from dqn.stats.studentized import SE_FLOOR, bm_statistic, studentized_permutation_p
 
 
@@ -76,3 +79,54 @@ def test_a_clear_difference_is_detected() -> None:
     rng = np.random.default_rng(1)
     x, y = rng.normal(1.5, 1, 20), rng.normal(0, 1, 20)
     assert studentized_permutation_p(x, y, n_resamples=1999) < 0.01
+
+
+def test_monte_carlo_path_agrees_with_scipy() -> None:
+    """10 vs 10 (184,756 relabellings: sampled). The rank-based statistic equals the
+    pairwise one on every relabelling, and the p-value agrees with scipy.stats.permutation_test
+    of bm_statistic within Monte-Carlo error (4 standard errors at 19,999 resamples each)."""
+    rng = np.random.default_rng(2)
+    x, y = np.round(rng.normal(0.8, 1, 10), 1), np.round(rng.normal(0, 2, 10), 1)  # ties
+    pooled = np.concatenate([x, y])
+    ranks = stats.rankdata(pooled)
+    order = np.array([rng.permutation(20) for _ in range(50)])  # (50, 20)
+    assert studentized._bm_from_ranks(ranks[order], 10) == pytest.approx(
+        bm_statistic(pooled[order][:, :10], pooled[order][:, 10:]))
+    ours = studentized_permutation_p(x, y)
+    theirs = stats.permutation_test((x, y), bm_statistic, permutation_type="independent",
+                                    vectorized=True, n_resamples=19_999,
+                                    alternative="greater", rng=5).pvalue
+    assert 0.002 < ours < 0.5  # not refined: the comparison is of two 19,999 estimates
+    assert abs(ours - theirs) < 4 * math.sqrt(2 * ours * (1 - ours) / 20_000)
+
+
+def test_small_p_values_are_refined_below_the_floor() -> None:
+    """Separated 20 vs 20: a first estimate at the 19,999 floor (5e-5, about the first step of
+    a 708-test family) is estimated again with 999,999 relabellings, where the two extreme
+    relabellings are still rarely drawn: p = 1e-6, 70 x below 0.05 / 354."""
+    x, y = np.arange(20.0) + 100, np.arange(20.0)
+    assert studentized_permutation_p(x, y, refined=0) == pytest.approx(1 / 20_000)
+    p = studentized_permutation_p(x, y)
+    assert p == pytest.approx(1 / 1_000_000)
+    assert p == studentized.min_attainable_p(20, 20)
+    assert 70 * p < 0.05 / 354
+    # a p-value far from any level is not re-estimated: same value with or without
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 20), rng.normal(0, 1, 20)
+    assert studentized_permutation_p(a, b) == studentized_permutation_p(a, b, refined=0)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="a known miss: measured 29 (capped) and 20 (spread) "
+                   "rejections of 12,000 at 0.05 / 60, 2.9x and 2.0x the level: at 20 seeds "
+                   "the studentized test is only asymptotically exact in the far tail")
+@pytest.mark.parametrize("draw", [_capped, _spread], ids=["capped", "spread"])
+def test_size_at_a_bonferroni_level(draw) -> None:
+    """At 0.05 / 60 over 12,000 data sets (expected 10 rejections at the nominal rate):
+    at most the level plus 3 Poisson standard errors. About 14 minutes on one core. Strict
+    xfail: it records the miss, and says so if a better test passes it."""
+    rng = np.random.default_rng(7)
+    reps, alpha = 12_000, 0.05 / 60
+    hits = sum(studentized_permutation_p(*draw(rng), refined=0) <= alpha for _ in range(reps))
+    expected = alpha * reps
+    assert hits <= expected + 3 * math.sqrt(expected), hits

@@ -39,23 +39,30 @@ OLD = {
 }
 
 
-def summary(variants: dict[str, list[float]], base: list[float] = BASELINE) -> pd.DataFrame:
+def summary(variants: dict[str, list[float]], base: list[float] = BASELINE,
+            envs: dict[str, str] | None = None) -> pd.DataFrame:
     """A study's summary from per-seed final scores (AUC set equal to them: only the final
-    score's verdict is under test)."""
-    rows = [{"variant": v, "seed": s, "final": x, "final_norm": x / 500, "auc": x / 500,
+    score's verdict is under test); `envs` maps a variant to its environment (default all
+    CartPole-v1)."""
+    envs = envs or {}
+    cap = {"CartPole-v1": 500.0, "CartPole-v0": 200.0}
+    rows = [{"variant": v, "seed": s, "final": x, "final_norm": x / cap[envs.get(v, "CartPole-v1")],
+             "auc": x / cap[envs.get(v, "CartPole-v1")],
              "steps_to_threshold": float("nan"), "reached": False, "collapsed": False,
              "diverged": False, "evals": 20, "last_step": 50_000}
             for v, xs in {"baseline": base, **variants}.items() for s, x in enumerate(xs)]
+    env_ids = {v: envs.get(v, "CartPole-v1") for v in ["baseline", *variants]}
     return scoring.summarize_scores(pd.DataFrame(rows), ["baseline", *variants], "baseline",
-                                    "CartPole-v1", n_resamples=2_000).set_index("variant")
+                                    env_ids if envs else "CartPole-v1",
+                                    n_resamples=2_000).set_index("variant")
 
 
 def test_identical_evidence_identical_verdicts() -> None:
     """v0, no_target and double_dqn: the same P(improvement) over the same baseline once got
     opposite labels at the edge of a Monte-Carlo CI. Each study now says the same thing."""
-    base_norm = [x / 500 for x in BASELINE]
-    got = {name: summary(variants, base_norm if name == "env_version" else BASELINE)
-           for name, variants in OLD.items() if name != "replay"}
+    v0 = {"v0": [200 * x for x in OLD["env_version"]["v0"]]}  # back to v0's returns
+    got = {name: summary(v0, envs={"v0": "CartPole-v0"}) if name == "env_version" else
+           summary(variants) for name, variants in OLD.items() if name != "replay"}
     p = {name: float(s["p_improvement"].iloc[1]) for name, s in got.items()}
     assert p == pytest.approx(dict.fromkeys(p, 0.39625))
     assert {name: s["verdict"].iloc[1] for name, s in got.items()} == dict.fromkeys(

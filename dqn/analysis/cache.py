@@ -22,7 +22,9 @@ from dqn.store.tables import write_atomic
 
 SUMMARY_SOURCE = "summary.source"
 """Beside a summary.csv: the fingerprint of what it was computed from."""
-ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "stats/estimators", "stats/decisions")
+ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "stats/estimators", "stats/decisions",
+                 "stats/studentized", "stats/equivalence", "stats/sequential",
+                 "stats/adaptive_verdicts", "base/env_facts")
 """The modules a summary's numbers come from (below dqn/): a change to any of them recomputes
 it."""
 

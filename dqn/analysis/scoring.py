@@ -60,9 +60,10 @@ SUMMARY_COLUMNS = [
     "final_mean_lo", "final_mean_hi", "final_norm_iqm", "final_norm_iqm_lo",
     "final_norm_iqm_hi", "solved_fraction", "auc_iqm", "auc_iqm_lo", "auc_iqm_hi",
     "median_steps_to_threshold", "reached", "collapses", "diverged", "compared_on",
+    "equivalence_on",
     *COMPARISON_COLUMNS, *(f"auc_{c}" for c in COMPARISON_COLUMNS),
-    "design", "verdict_test", "margin", "family_size", "detectable_effect", "seeds_needed",
-    "auc_seeds_needed", "underpowered", "baseline_at_ceiling", "complete",
+    "design", "verdict_test", "margin", "family_size", "detectable_effect", "underpowered",
+    "equivalence_reachable", "baseline_at_ceiling", "complete",
 ]
 CEILING_SHARE = 0.5
 """The baseline is at the ceiling when at least this share of its seeds ends at the maximum."""
@@ -148,15 +149,27 @@ def _ci_columns(prefix: str, x: np.ndarray, stat: str, n_resamples: int,
 
 
 def _compare(x: np.ndarray, y: np.ndarray, margin: float, n_resamples: int,
-             seed: int) -> dict[str, float]:
+             seed: int, cap: float | None = None) -> dict[str, float]:
     """A variant's seeds x (n,) against the baseline's y (m,) on one metric: the IQM
-    difference with its CI, P(improvement) with its CI, and both tests' raw p-values."""
+    difference with its CI, P(improvement) with its CI, and both tests' raw p-values (the
+    equivalence test on cap rates when the metric has a `cap` good seeds reach)."""
     lo, hi = iqm_difference_ci(x, y, n_resamples=n_resamples, seed=seed)
     p_lo, p_hi = prob_improvement_ci(x, y, n_resamples=n_resamples, seed=seed)
     return {"effect": float(iqm(x) - iqm(y)), "effect_lo": lo, "effect_hi": hi,
             "p_improvement": prob_improvement(x, y), "p_improvement_lo": p_lo,
-            "p_improvement_hi": p_hi, "verdict_p": decisions.permutation_p(x, y),
-            "equivalence_p": decisions.equivalence_p(x, y, margin)}
+            "p_improvement_hi": p_hi, "verdict_p": decisions.difference_p(x, y),
+            "equivalence_p": (decisions.equivalence_p(x, y, margin) if cap is None else
+                              decisions.cap_rate_equivalence_p(x, y, cap, margin))}
+
+
+def final_cap(compared_on: str, env_ids: EnvIds, variant: str, baseline: str) -> float | None:
+    """The cap of the final-score comparison of `variant` with `baseline`: the maximum return
+    (1 on the normalised scale) when both environments are capped (dqn.base.env_facts),
+    else None."""
+    facts = [env_facts.known(env_of(env_ids, v)) for v in (variant, baseline)]
+    if not all(f is not None and f.capped for f in facts):
+        return None
+    return 1.0 if compared_on == "final_norm" else facts[0].max_return  # type: ignore[union-attr]
 
 
 def _describe(s: pd.DataFrame, facts: env_facts.EnvFacts | None, n_resamples: int,
@@ -188,8 +201,8 @@ def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: st
     `env_ids` as for run_scores. Every variant is compared with the baseline on its final
     score and on its AUC; when the variants' environments differ, the final-score comparison
     uses final_norm instead of raw final returns (column `compared_on`). The verdicts of all
-    comparisons of the study form one Holm family (dqn.stats.decisions.decide); with the `design`
-    of an adaptive study they are its group-sequential decisions instead
+    comparisons of the study form one Shaffer-type Holm family (dqn.stats.decisions.decide);
+    with the `design` of an adaptive study they are its group-sequential decisions instead
     (dqn.stats.adaptive_verdicts).
     """
     compared_on = "final_norm" if envs_differ(env_ids) else "final"
@@ -201,17 +214,21 @@ def summarize_scores(scores: pd.DataFrame, variants: Sequence[str], baseline: st
         s = scores[scores["variant"] == v]
         row = {"variant": v, **_describe(s, env_facts.known(env_of(env_ids, v)), n_resamples,
                                          seed), "compared_on": compared_on}
+        cap = final_cap(compared_on, env_ids, v, baseline) if baseline is not None else None
+        row["equivalence_on"] = "P(improvement)" if cap is None else "cap rate"
         for prefix, metric in metrics.items():
             x, y = finite(s[metric]), finite(base[metric])
             if v != baseline and x.size and y.size:
-                row.update({prefix + k: val for k, val in
-                            _compare(x, y, margin, n_resamples, seed).items()})
+                row.update({prefix + k: val for k, val in _compare(
+                    x, y, margin, n_resamples, seed, cap if prefix == "" else None).items()})
         row["complete"] = len(s) > 0 and v not in incomplete_variants
         rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=SUMMARY_COLUMNS)
     _decide(out, baseline, len(base), margin)
     if design is not None and baseline is not None:
-        decided = adaptive_verdicts.decide(scores, variants, baseline, compared_on, design)
+        decided = adaptive_verdicts.decide(scores, variants, baseline, compared_on, design,
+                                           cap=final_cap(compared_on, env_ids, baseline,
+                                                         baseline))
         adaptive_verdicts.fill_summary(out, decided, design, compared_on, len(base))
     out["baseline_at_ceiling"] = at_ceiling(base["final_norm"])
     return out
@@ -225,17 +242,16 @@ def _decide(out: pd.DataFrame, baseline: str | None, m: int, margin: float) -> N
     raw = np.concatenate([out[f"{p}verdict_p"].to_numpy(float) for p in prefixes])
     eq = np.concatenate([out[f"{p}equivalence_p"].to_numpy(float) for p in prefixes])
     n = np.tile(out["seeds"].to_numpy(int), 2)
-    adj, eq_adj, words = decisions.decide(p_imp, raw, eq, n, np.full_like(n, m))
-    size = decisions.family_size(raw, eq)
-    level = decisions.ALPHA / max(size, 1)  # Holm's first step: the hardest to pass
+    exclusive = exclusive_pairs(out)
+    adj, eq_adj, words = decisions.decide(p_imp, raw, eq, n, np.full_like(n, m),
+                                          exclusive=exclusive)
+    size = decisions.family_size(raw, eq, exclusive)
+    level = decisions.ALPHA / max(size, 1)  # the family's first step: the hardest to pass
     for i, p in enumerate(prefixes):
         block = slice(i * k, (i + 1) * k)
         out[f"{p}verdict_p_adj"] = adj[block]
         out[f"{p}equivalence_p_adj"] = eq_adj[block]
         out[f"{p}verdict"] = words[block]
-        out[f"{p}seeds_needed"] = [
-            decisions.seeds_needed(abs(q - 0.5), level) if math.isfinite(q) else math.nan
-            for q in p_imp[block]]
     out["design"] = "fixed"
     out["verdict_test"] = decisions.TEST
     out["margin"] = margin
@@ -244,12 +260,24 @@ def _decide(out: pd.DataFrame, baseline: str | None, m: int, margin: float) -> N
         decisions.detectable_effect(int(s), m, level) if s > 0 and m > 0 else math.nan
         for s in out["seeds"]]
     out["underpowered"] = out["detectable_effect"].gt(margin) | out["detectable_effect"].isna()
+    out["equivalence_reachable"] = [
+        decisions.equivalence_reachable(int(s), m, level, margin, on == "cap rate")
+        for s, on in zip(out["seeds"], out["equivalence_on"], strict=True)]
     is_base = out["variant"] == baseline
     for p in prefixes:
         out.loc[is_base, f"{p}verdict"] = "baseline"
-    out.loc[is_base, ["seeds_needed", "auc_seeds_needed", "detectable_effect",
-                      "underpowered"]] = [math.nan, math.nan, math.nan, False]
+    out.loc[is_base, ["detectable_effect", "underpowered", "equivalence_reachable"]] = [
+        math.nan, False, False]
     out.loc[out["seeds"] == 0, ["verdict", "auc_verdict"]] = "no data"
+
+
+def exclusive_pairs(summary: pd.DataFrame) -> np.ndarray:
+    """(2 k,) per comparison of a summary (final scores, then AUCs): whether its two nulls
+    exclude each other (dqn.stats.decisions.shaffer). They do for P(improvement) = 1/2 against
+    |P - 1/2| >= margin, not for a cap-rate equivalence test."""
+    on = summary.get("equivalence_on", pd.Series("P(improvement)", index=summary.index))
+    final = on.ne("cap rate").to_numpy(bool)
+    return np.concatenate([final, np.ones(len(summary), bool)])
 
 
 def at_ceiling(final_norm: Any) -> bool:

@@ -3,7 +3,7 @@
 One panel per metric (final score, AUC). Rows are ablations, columns recipes on environments.
 A cell with a verdict (better, worse, equivalent) is coloured by P(improvement) - 1/2 on a
 diverging scale (blue: the ablation helps, red: it hurts) and carries the verdict's glyph,
-bold and framed where the verdict also survives the atlas-wide Holm family. A cell without a
+bold and framed where the verdict also survives the atlas-wide Shaffer-Holm family. A cell without a
 verdict is grey: inconclusive ("?" when the column's seeds could miss an effect as large as
 the equivalence margin, dqn.stats.decisions.detectable_effect; "-" otherwise). White cells: "n/a"
 where the ablation is the recipe's own setting; pale empty cells have not been trained. A "*"
@@ -110,7 +110,7 @@ def draw(table: pd.DataFrame, folder: Path, formats: tuple[str, ...] = ("png",))
                       label="* baseline at the return cap: final scores can only show worse")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
     fig.suptitle("The atlas: each ablation against its recipe, per environment\n(verdicts at "
-                 "5%, Holm within each column)", fontsize=11, fontweight="bold")
+                 "5%, Shaffer-Holm within each column)", fontsize=11, fontweight="bold")
     paths = [savefig(fig, folder / f"atlas.{fmt}", fmt) for fmt in formats]
     plt.close(fig)
     return paths

@@ -30,7 +30,7 @@ POOLED_COLUMNS = ["ablation", "label", "metric", "cells", "pooled_p", "pooled_p_
                   "pooled_p_hi", "tau2", "i2", "worse_cells", "better_cells",
                   "bh_worse_cells", "bh_better_cells", "at_least_worse", "at_least_better",
                   "claim_level"]
-"""worse_cells/better_cells: cells decided so under column Holm; bh_*: under the map's BH;
+"""worse_cells/better_cells: cells decided so under column Shaffer-Holm; bh_*: under the map's BH;
 at_least_*: the largest u with "in at least u cells" shown at claim_level (0: none)."""
 
 

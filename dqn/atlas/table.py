@@ -1,18 +1,19 @@
 """results/atlas/atlas.csv: one row per cell of the atlas (an ablation under a recipe on an
 environment), read from the columns' CSVs alone.
 
-Each column is a study (dqn.run.atlas), so each cell's numbers are its study's summary.csv row: the
-IQM difference with its bootstrap CI, P(improvement) with its CI, both tests' raw and adjusted
-p-values, and the verdicts, whose Holm family is the column (every ablation of one recipe on
-one environment, both metrics, both tests), exactly as `make study` on that column reports
-them. A map of many columns asks many more questions than one study, so every cell also gets
-an atlas-wide verdict (`verdict_atlas`, `auc_verdict_atlas`): the same tests under one Holm
-family of every test of every finished column, which bounds the chance of any false verdict
-word anywhere in the map by 5%. An exploratory map is better read at a false discovery rate:
-`verdict_bh` (`auc_verdict_bh`) decides better/worse by Benjamini-Hochberg at 5% over every
-difference test of the map (both metrics), with its q-value, so that on average at most 5% of
-the decided cells are wrong. A column is finished when every variant of its study file is
-trained; until then its cells have no verdicts (their family is the whole column).
+Each column is a study (dqn.run.atlas), so each cell's numbers are its study's summary.csv row:
+the IQM difference with its bootstrap CI, P(improvement) with its CI, both tests' raw and
+adjusted p-values, and the verdicts, whose Shaffer-type Holm family is the column (every
+ablation of one recipe on one environment, both metrics, both tests), exactly as `make study`
+on that column reports them. A map of many columns asks many more questions than one study,
+so every cell also gets an atlas-wide verdict (`verdict_atlas`, `auc_verdict_atlas`): the same
+tests under one Shaffer-type Holm family of every test of every finished column, which bounds
+the chance of any false verdict word anywhere in the map by 5%. An exploratory map is better
+read at a false discovery rate: `verdict_bh` (`auc_verdict_bh`) decides better/worse by
+Benjamini-Hochberg at 5% over every difference test of the map (both metrics), with its
+q-value, so that on average at most 5% of the decided cells are wrong. A column is finished
+when every variant of its study file is trained; until then its cells have no verdicts (their
+family is the whole column).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ PER_METRIC = ["effect", "effect_lo", "effect_hi", "p_improvement", "p_improvemen
               "equivalence_p_adj", "verdict"]
 STATUS = ("done", "column incomplete", "not run", "recipe's own setting")
 """A cell's status: done (every variant of its column is trained, so its verdicts come from the
-column's whole Holm family); column incomplete (this variant is trained, others of its column
-are not: no verdict yet, since the family is the column's); not run; or the recipe's own
+column's whole Shaffer-Holm family); column incomplete (this variant is trained, others of
+its column are not: no verdict yet, since the family is the column's); not run; or the recipe's own
 setting (the ablation leaves the recipe's config unchanged, so there is no comparison)."""
 COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline_seeds",
            "baseline_final_iqm", "final_iqm", "baseline_auc_iqm", "auc_iqm",
@@ -45,7 +46,7 @@ COLUMNS = ["recipe", "env_id", "ablation", "label", "status", "seeds", "baseline
            *(f"auc_{c}" for c in PER_METRIC), "auc_verdict_atlas_p_adj", "auc_verdict_atlas",
            "family_size", "atlas_family_size", "detectable_effect", "underpowered",
            "baseline_at_ceiling", "verdict_bh_q", "verdict_bh", "auc_verdict_bh_q",
-           "auc_verdict_bh"]
+           "auc_verdict_bh", "equivalence_on"]
 
 
 def column_summary(folder: Path) -> pd.DataFrame | None:
@@ -86,8 +87,9 @@ def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:
                            baseline_auc_iqm=base["auc_iqm"], auc_iqm=s["auc_iqm"])
                 for p in METRICS:
                     row.update({p + c: s[p + c] for c in PER_METRIC})
-                row.update({c: s[c] for c in ("family_size", "detectable_effect",
-                                              "underpowered", "baseline_at_ceiling")})
+                row.update({c: s.get(c) for c in ("family_size", "detectable_effect",
+                                                  "underpowered", "baseline_at_ceiling",
+                                                  "equivalence_on")})
             rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for p in METRICS:  # words, also where no cell has one yet
@@ -99,8 +101,8 @@ def cells(spec: AtlasSpec, out: Path) -> pd.DataFrame:
 
 def _atlas_verdicts(table: pd.DataFrame) -> None:
     """Fill verdict_atlas and its adjusted p: every done cell's tests (both metrics, both
-    tests) as one Holm family (dqn.stats.decisions.decide); and verdict_bh with its q-value:
-    the difference tests under Benjamini-Hochberg (dqn.stats.meta.bh_adjust)."""
+    tests) as one Shaffer-type Holm family (dqn.stats.decisions.decide); and verdict_bh with
+    its q-value: the difference tests under Benjamini-Hochberg (dqn.stats.meta.bh_adjust)."""
     done = table.index[table["status"] == "done"]
     k = len(done)
     if k == 0:
@@ -110,8 +112,11 @@ def _atlas_verdicts(table: pd.DataFrame) -> None:
     n = np.tile(table.loc[done, "seeds"].to_numpy(int), 2)
     m = np.tile(table.loc[done, "baseline_seeds"].to_numpy(int), 2)
     est, p_diff, p_eq = pick("p_improvement"), pick("verdict_p"), pick("equivalence_p")
-    adj, _, words = decisions.decide(est, p_diff, p_eq, n, m)
-    table["atlas_family_size"] = decisions.family_size(p_diff, p_eq)
+    # a final score's two nulls exclude each other unless its equivalence test is on cap rates
+    exclusive = np.concatenate([table.loc[done, "equivalence_on"].ne("cap rate").to_numpy(bool),
+                                np.ones(k, bool)])
+    adj, _, words = decisions.decide(est, p_diff, p_eq, n, m, exclusive=exclusive)
+    table["atlas_family_size"] = decisions.family_size(p_diff, p_eq, exclusive)
     q = meta.bh_adjust(p_diff)  # the map's difference tests, FDR
     bh = np.where((q <= meta.Q_FDR) & (est < 0.5), "worse",
                   np.where((q <= meta.Q_FDR) & (est > 0.5), "better", "inconclusive"))
@@ -143,13 +148,13 @@ def tally(table: pd.DataFrame) -> str:
                                                          for s in STATUS)]
     done = table[table["status"] == "done"]
     for p, what in METRICS.items():
-        for scope, col in (("column Holm", f"{p}verdict"), ("atlas-wide Holm",
+        for scope, col in (("column Shaffer-Holm", f"{p}verdict"), ("atlas-wide Shaffer-Holm",
                                                              f"{p}verdict_atlas")):
             counts = done[col].value_counts()
             lines.append(f"  {what}, {scope}: " + ", ".join(
                 f"{counts.get(w, 0)} {w}" for w in ("better", "worse", "equivalent",
                                                      "inconclusive", "too few seeds")))
-    lines.append("per ablation, over its done cells (column Holm; final score | AUC):")
+    lines.append("per ablation, over its done cells (column Shaffer-Holm; final score | AUC):")
     width = max(map(len, table["label"]), default=0)
     for label, cells_ in done.groupby("label", sort=False):
         words = [", ".join(f"{n} {w}" for w, n in cells_[f"{p}verdict"].value_counts().items())
@@ -165,8 +170,8 @@ WORD_GLYPHS = {"better": "▲", "worse": "▼", "equivalent": "=", "inconclusive
 
 def markdown(table: pd.DataFrame) -> list[str]:
     """The atlas as a markdown table: a row per ablation, a column per (recipe, environment),
-    each cell 'final score / AUC' verdict glyphs (column Holm; bold where the atlas-wide family
-    agrees), n/a for the recipe's own setting, blank when not trained."""
+    each cell 'final score / AUC' verdict glyphs (column Shaffer-Holm; bold where the
+    atlas-wide family agrees), n/a for the recipe's own setting, blank when not trained."""
     columns = list(dict.fromkeys(zip(table["recipe"], table["env_id"], strict=True)))
     at = {(r["recipe"], r["env_id"], r["ablation"]): r for _, r in table.iterrows()}
 

@@ -32,6 +32,10 @@ RETURN_RANGE: dict[str, tuple[float, float]] = {
     "LunarLander-v3": (-500.0, 300.0),
 }
 ENV_IDS = (*STEP_REWARD_RANGE, *RETURN_RANGE)
+# Environments whose maximum return good policies reach, so that good seeds tie there: CartPole
+# pays 1 a step up to the episode limit. (Acrobot's maximum, 0, would need a swing-up in no
+# steps; LunarLander's range is measured, not a bound.)
+CAPPED = frozenset({"CartPole-v1", "CartPole-v0"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class EnvFacts:
     """Lowest return: episode_limit x the lowest step reward, or RETURN_RANGE's low."""
     max_return: float
     """Highest return: episode_limit x the highest step reward, or RETURN_RANGE's high."""
+    capped: bool
+    """Whether good policies reach max_return, so good seeds' final scores tie there."""
 
 
 def _read(env_id: str) -> EnvFacts:
@@ -56,7 +62,8 @@ def _read(env_id: str) -> EnvFacts:
         low, high = RETURN_RANGE[env_id]
     else:
         low, high = (limit * r for r in STEP_REWARD_RANGE[env_id])
-    return EnvFacts(env_id, limit, float(spec.reward_threshold), low, high)
+    return EnvFacts(env_id, limit, float(spec.reward_threshold), low, high,
+                    env_id in CAPPED)
 
 
 # Reading a spec creates no environment, so this costs nothing at import.

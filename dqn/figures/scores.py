@@ -73,7 +73,7 @@ def prob_improvement(study: StudyResults, colours: dict[str, str], out: fs.Outpu
                        f"1/2); bar: {CI_TEXT}. Verdicts on final score and on AUC: a "
                        "permutation test of P = 1/2 and an equivalence test, "
                        + ("group-sequential over the stages of the adaptive study"
-                          if study.design is not None else "Holm-corrected over the study")
+                          if study.design is not None else "Shaffer-Holm-corrected over the study")
                        + " (README, Verdicts).")
     ax = f.axes[0]
     for i, r in rows.iterrows():

@@ -52,10 +52,11 @@ def per_study(studies: list[tuple[str, pd.DataFrame, str]]) -> list[str]:
     """A bullet per single-environment study with a baseline (mostly the tuned default on
     CartPole), from its summary.csv."""
     lines = ["### Per study", "",
-             "Each study's own comparisons (its Holm family is the study, so a verdict here and "
-             "the atlas's cell for the same ablation answer different families and need not "
-             "agree), from its summary.csv: the decided variants with P(improvement) [95% CI], "
-             "the adjusted p-value and, on the final score, the IQM against the baseline's.", ""]
+             "Each study's own comparisons (its Shaffer-Holm family is the study, so a verdict "
+             "here and the atlas's cell for the same ablation answer different families and "
+             "need not agree), from its summary.csv: the decided variants with P(improvement) "
+             "[95% CI], the adjusted p-value and, on the final score, the IQM against the "
+             "baseline's.", ""]
     lines += [study_line(name, summary, baseline) for name, summary, baseline in studies
               if (summary["variant"] != baseline).any()]
     return lines + [""]

@@ -62,10 +62,11 @@ def setup(done: pd.DataFrame, spec: AtlasSpec | None) -> list[str]:
         f"**Setup.** {len(columns)} columns are trained: "
         + ", ".join(short(r, e) for r, e in columns) + ". "
         f"Each cell compares {span(done['seeds'])} seeds of the ablation with "
-        f"{span(done['baseline_seeds'])} of its baseline{budgets}. Verdicts are Holm-corrected "
-        f"within each column ({span(done['family_size'])} tests, both metrics and both tests "
-        f"of every ablation of the column); **atlas-wide** verdicts come from one Holm family "
-        f"over every test of the map ({span(done['atlas_family_size'])} tests). At these seed "
+        f"{span(done['baseline_seeds'])} of its baseline{budgets}. Verdicts are "
+        f"Shaffer-Holm-corrected within each column (first-step multiplier "
+        f"{span(done['family_size'])}: the most of the column's tests that can be true nulls at "
+        f"once); **atlas-wide** verdicts come from one Shaffer-Holm family over every test of "
+        f"the map (multiplier {span(done['atlas_family_size'])}). At these seed "
         f"counts a column's comparison detects |P(improvement) - 0.5| >= "
         f"{span(done['detectable_effect'].round(2))} with 80% power "
         f"(`detectable_effect`), so smaller effects go unseen.", ""]
@@ -141,10 +142,10 @@ def compute(used: pd.DataFrame) -> list[str]:
 
 
 def error_rates(done: pd.DataFrame) -> list[str]:
-    """Decided cells under each error rate: column Holm, atlas-wide Holm, the map's BH."""
+    """Decided cells under each error rate: column and atlas-wide Shaffer-Holm, the map's BH."""
     lines = ["### Decided cells under each error rate", "",
-             "| metric | column Holm (FWER per column) | atlas-wide Holm (FWER over the map) | "
-             "BH over the map (FDR 5%) |", "|---|---|---|---|"]
+             "| metric | column Shaffer-Holm (FWER per column) | atlas-wide Shaffer-Holm "
+             "(FWER over the map) | BH over the map (FDR 5%) |", "|---|---|---|---|"]
     for p, what in atlas_table.METRICS.items():
         counts = []
         for col in (f"{p}verdict", f"{p}verdict_atlas", f"{p}verdict_bh"):
@@ -153,7 +154,8 @@ def error_rates(done: pd.DataFrame) -> list[str]:
         lines.append(f"| {what} | " + " | ".join(counts) + " |")
     return lines + ["", f"Of {len(done)} cells per metric. The map is exploratory, so BH, which "
                     "bounds the expected share of wrong words among the decided cells, is the "
-                    "rate to read it at; the Holm columns bound the chance of any wrong word.",
+                    "rate to read it at; the Shaffer-Holm columns bound the chance of any wrong "
+                    "word.",
                     ""]
 
 
@@ -192,9 +194,9 @@ effects: power computed from an observed effect says nothing the p-value does no
 def planning(done: pd.DataFrame) -> list[str]:
     """Seeds per variant for 80% power at fixed effect sizes, at the levels the map uses."""
     column, atlas = int(done["family_size"].max()), int(done["atlas_family_size"].max())
-    levels = [("one test at 5%", ALPHA), (f"first Holm level of a column ({column} tests)",
-                                          ALPHA / column),
-              (f"first Holm level of the map ({atlas} tests)", ALPHA / atlas)]
+    levels = [("one test at 5%", ALPHA),
+              (f"first Shaffer-Holm level of a column (0.05 / {column})", ALPHA / column),
+              (f"first Shaffer-Holm level of the map (0.05 / {atlas})", ALPHA / atlas)]
     lines = ["### Planning: seeds for a given effect", "",
              "Seeds per variant (and as many for the baseline) to detect an effect of a given "
              "size with 80% power, by Noether's formula (`dqn.stats.decisions.seeds_needed`), at "

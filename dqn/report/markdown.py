@@ -21,6 +21,7 @@ from dqn.analysis.scoring import FINAL_WINDOW
 from dqn.atlas import table as atlas_table
 from dqn.base.schema import TABLES
 from dqn.figures.plots import ADAPTIVE_FIGURES, FIGURES, FIXED_SEEDS
+from dqn.report.words import HOW_TO_READ
 from dqn.stats.estimators import N_RESAMPLES
 from dqn.stats.sequential import Design
 from dqn.store.store import StoreError
@@ -33,44 +34,6 @@ HEADER = [
     "P(improvement) on final [95% CI]", "adj. p", "verdict on final",
     "P(improvement) on AUC [95% CI]", "adj. p (AUC)", "verdict on AUC",
 ]
-HOW_TO_READ = """\
-One number per seed, then aggregated over seeds per variant:
-
-- **final**: a seed's mean greedy-evaluation return over its last {k} evaluations; **IQM** is
-  the interquartile mean over seeds (mean of the middle 50%), **mean** the plain mean.
-  Brackets are 95% percentile-bootstrap confidence intervals over seeds ({resamples:,}
-  resamples, seeded, reproducible; endpoints are mid-quantiles, so Monte-Carlo noise moves
-  them by less than 0.005 on a [0, 1] scale).
-- **solved fraction**: seeds whose final score reaches the environment's solved threshold.
-- **AUC**: area under the seed's evaluation curve, return normalised to [0, 1] by the
-  environment's return range, divided by the step span (1 = maximum return from the start): it
-  measures learning speed as well as level.
-- **median steps to threshold**: the environment step by which half of the seeds had first
-  reached the threshold in a greedy evaluation; "not reached" when more than half never did.
-- **collapses**: seeds that reached the threshold and later fell below half of it (on the
-  normalised scale); **diverged**: seeds whose loss became NaN/inf.
-- **effect**: IQM of the variant minus IQM of the baseline, in return units.
-- **P(improvement)**: probability that a random seed of the variant scores higher than a random
-  seed of the baseline (ties count one half); 0.5 means no difference.
-- **verdicts**, on the final score and on the AUC alike: *better* / *worse* when a two-sided
-  permutation test of P(improvement) = 0.5 rejects; *equivalent* when a two one-sided
-  Brunner-Munzel test shows |P(improvement) - 0.5| < the study's margin (0.15 unless the
-  study says otherwise); *inconclusive* when neither; *too few seeds* when the seed counts
-  cannot reach the level at all. **adj. p** is the permutation test's p-value after Holm's
-  correction over every test of the study (both metrics, both tests), so the chance of any
-  false verdict word in a study is at most 5%. *Inconclusive* is not *equivalent*: it says the
-  seeds cannot tell.
-- **power**: the smallest |P(improvement) - 0.5| the comparison detects with 80% power at its
-  seed counts and the study's corrected level; *underpowered* when that exceeds the margin.
-- **adaptive studies** train seeds in stages and stop giving seeds to a variant once both its
-  verdicts are reached; each stage's tests use the first seeds only and a level from an
-  alpha-spending function, Bonferroni over the study, so the chance of any false verdict word
-  is again at most 5%. There **adj. p** is the deciding test's p-value scaled by 5% / its
-  stage's level (below 0.05 exactly when it decided), and *inconclusive* means still open
-  after the last stage.
-- **at ceiling**: at least half of the baseline's seeds end at the maximum return, so the final
-  score can only show a variant worse; the verdict on AUC then leads (in bold).
-"""
 MIXED_ENV_NOTE = (
     "The variants run on different environments, so raw returns do not compare: final IQM and "
     "mean are in each variant's own return units, solved fraction uses each variant's own "
@@ -217,10 +180,18 @@ def caveats(summary: pd.DataFrame, baseline: str | None,
     d = float(others["detectable_effect"].max())
     detect = ("cannot reach 80% power for any effect" if d >= 0.5 else
               f"detect |P(improvement) - 0.5| >= {d:.2f} with 80% power")
-    lines.append(f"**Power:** {int(r['family_size'])} tests in the Holm family; at "
+    reach = others.get("equivalence_reachable", pd.Series(dtype=bool)).astype(bool)
+    equivalence = (" The final score's equivalence test can reach the family's level with "
+                   "these seeds." if reach.all() and len(reach) else
+                   " The final score's equivalence test cannot reach the family's level for "
+                   f"{int((~reach).sum())} of {len(reach)} variants even if every seed tied, "
+                   "so *equivalent* is out of reach there." if len(reach) else "")
+    lines.append(f"**Power:** Shaffer-Holm family with first-step multiplier "
+                 f"{int(r['family_size'])}; at "
                  f"{int(base['seeds'].iloc[0])} baseline seeds the comparisons {detect}"
                  + (f", so effects the size of the equivalence margin ({r['margin']:g}) "
-                    "are likely to be missed (underpowered)." if d > r["margin"] else "."))
+                    "are likely to be missed (underpowered)." if d > r["margin"] else ".")
+                 + equivalence)
     return lines + [""]
 
 
@@ -255,10 +226,10 @@ def study_section(study: StudyResults, summary: pd.DataFrame | None,
 
 
 OVERVIEW_INTRO = (
-    "Every comparison of every study, against its study's baseline. Verdicts are Holm-corrected "
-    "within each study (group-sequential in adaptive studies); read *inconclusive* as \"these "
-    "seeds cannot tell\", never as \"as good "
-    "as\". Details, figures and provenance follow per study.")
+    "Every comparison of every study, against its study's baseline. Verdicts are "
+    "Shaffer-Holm-corrected within each study (group-sequential in adaptive studies); read "
+    "*inconclusive* as \"these seeds cannot tell\", never as \"as good as\". Details, "
+    "figures and provenance follow per study.")
 
 
 ATLAS_INTRO = (
@@ -266,7 +237,8 @@ ATLAS_INTRO = (
     "(atlas/atlas.png)\n\nEach ablation against its recipe, per environment "
     "([atlas.csv](atlas/atlas.csv), [heatmap](atlas/atlas.png), `make atlas-figures`): each cell "
     "is 'final score / AUC', ▲ better, ▼ worse, = equivalent, · inconclusive, ? too few seeds "
-    "(Holm within each column; **bold** where the Holm family of the whole atlas agrees), "
+    "(Shaffer-Holm within each column; **bold** where the Shaffer-Holm family of the whole "
+    "atlas agrees), "
     "n/a the recipe's own setting, blank not trained yet.")
 
 

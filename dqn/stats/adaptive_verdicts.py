@@ -1,9 +1,9 @@
 """The verdicts of an adaptive study, from its per-seed scores (no torch).
 
 An adaptive study (`dqn.run.adaptive`) trains seeds in stages and decides each comparison with the
-group-sequential procedure of `dqn.stats.sequential` instead of the fixed design's Holm family. This
-module turns per-seed scores into its questions (each variant against the baseline on the
-final score and on the AUC, seeds in seed order, so stage k sees seeds 0 .. n_k - 1), decides
+group-sequential procedure of `dqn.stats.sequential` instead of the fixed design's Shaffer-Holm
+family. This module turns per-seed scores into its questions (each variant against the baseline
+on the final score and on the AUC, seeds in seed order, so stage k sees seeds 0 .. n_k - 1), decides
 them, records them for run.json, and writes them into a summary's verdict columns. Everything
 is re-derived from the CSVs with the design run.json records, so `make figures` and `make
 report` give the verdicts the run gave.
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dqn.stats import decisions
-from dqn.stats.sequential import TESTS, Decision, Design, Tests, decide_study
+from dqn.stats.sequential import TESTS, Decision, Design, Tests, decide_study, design_family
 
 PREFIXES = {"": None, "auc_": "auc"}
 """Summary column prefix -> per-seed score (None: the study's final-score metric)."""
@@ -48,9 +48,14 @@ def samples(scores: pd.DataFrame, variants: Sequence[str], baseline: str,
 
 
 def decide(scores: pd.DataFrame, variants: Sequence[str], baseline: str, compared_on: str,
-           design: Design, tests: Tests = TESTS) -> dict[tuple[str, str], Decision]:
-    """Every question of the study decided as far as its seeds reach (dqn.stats.sequential)."""
-    return decide_study(samples(scores, variants, baseline, compared_on), design, tests)
+           design: Design, tests: Tests = TESTS,
+           cap: float | None = None) -> dict[tuple[str, str], Decision]:
+    """Every question of the study decided as far as its seeds reach (dqn.stats.sequential);
+    with a `cap` (dqn.analysis.scoring.final_cap), the final score's equivalence test is on
+    cap rates (dqn.stats.equivalence)."""
+    found = samples(scores, variants, baseline, compared_on)
+    capped = {q: cap if q[1] == compared_on else None for q in found}
+    return decide_study(found, design, tests, capped)
 
 
 def record(decided: Mapping[tuple[str, str], Decision], design: Design) -> dict[str, Any]:
@@ -80,10 +85,14 @@ def fill_summary(out: pd.DataFrame, decided: Mapping[tuple[str, str], Decision],
     test that made it (or of the last test when none did) and those p-values adjusted for the
     level they met (`adjusted`); the power columns use that level too."""
     out["design"] = "adaptive"
-    out["verdict_test"] = (f"{decisions.TEST.split(', Holm')[0]}, group-sequential: stages "
+    out["verdict_test"] = (f"{decisions.TEST.split('; Shaffer')[0]}, group-sequential: stages "
                            f"of {design.stage} seeds up to {design.max_seeds}, "
-                           f"{design.spending} alpha spending, Bonferroni over the study")
-    out["family_size"] = 2 * len(decided)
+                           f"{design.spending} alpha spending, Bonferroni over the study's "
+                           "possible true nulls")
+    capped = out.get("equivalence_on", pd.Series("", index=out.index)).eq("cap rate")
+    capped_variants = set(out.loc[capped, "variant"])
+    out["family_size"] = design_family({q: 1.0 if q[1] == compared_on and q[0] in capped_variants
+                                        else None for q in decided})
     for prefix, metric in metrics(compared_on).items():
         for i, variant in out["variant"].items():
             d = decided.get((variant, metric))

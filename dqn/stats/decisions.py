@@ -1,11 +1,14 @@
-"""Tests behind the verdicts: is a variant's P(improvement) over the baseline different from 1/2?
+"""The verdicts: from a study's p-values to its words. Pure numpy/scipy.
 
-Pure numpy/scipy, like dqn.stats.estimators. P(improvement) = P(X > Y) + P(X = Y) / 2 for a variant
-seed X and a baseline seed Y (Agarwal et al. 2021). Its test here is a permutation test of
-that statistic: under "the variant changes nothing" the seeds' labels are exchangeable, so the
-p-value is the share of relabellings whose P is at least as far from 1/2 as the observed one.
-It is exact for small samples (every relabelling) and valid with ties (a seed at the cap ties
-with another), which the usual normal approximations are not.
+P(improvement) = P(X > Y) + P(X = Y) / 2 for a variant seed X and a baseline seed Y (Agarwal
+et al. 2021). A comparison is tested twice: is P different from 1/2 (dqn.stats.studentized,
+valid whatever the spreads), and is the variant within the margin of the baseline
+(dqn.stats.equivalence). A study's tests form one Shaffer-type Holm family (shaffer): a
+comparison's "P = 1/2" and "|P - 1/2| >= margin" cannot both be true, so at most one null per
+comparison counts.
+
+permutation_p, the plain permutation test of P (exact for "same distribution", too liberal
+when spreads differ), is kept for reference and for the tests that show why it was replaced.
 """
 
 from __future__ import annotations
@@ -15,11 +18,25 @@ import math
 import numpy as np
 from scipy import stats
 
-from dqn.stats.estimators import finite, holm, p_greater
+from dqn.stats.equivalence import (  # noqa: F401  (re-exported: the verdicts' tests)
+    MARGIN,
+    brunner_munzel,
+    cap_rate_equivalence_p,
+    cap_rate_margin,
+    equivalence_floor,
+    equivalence_p,
+    equivalence_reachable,
+)
+from dqn.stats.estimators import finite, p_greater
+from dqn.stats.studentized import (  # noqa: F401
+    PERMUTATIONS,
+    SEED,
+    min_attainable_p,
+    studentized_permutation_p,
+)
 
-PERMUTATIONS = 19_999
-"""Random relabellings when there are more distinct ones than this (else all, exactly)."""
-SEED = 0
+difference_p = studentized_permutation_p
+"""The verdicts' test of P(improvement) = 1/2."""
 ALPHA = 0.05
 POWER = 0.8
 
@@ -57,17 +74,6 @@ def permutation_p(x: object, y: object, n_resamples: int = PERMUTATIONS,
     return float(min(1.0, result.pvalue))
 
 
-def min_attainable_p(n: int, m: int, n_resamples: int = PERMUTATIONS) -> float:
-    """The smallest two-sided p-value permutation_p can give for samples of n and m seeds:
-    2 / C(n + m, n) (complete separation, no ties) when it enumerates, 1 / (n_resamples + 1)
-    when it samples relabellings. Above the test's level, no verdict other than "too few
-    seeds" is possible: 3 seeds against 3 give at best p = 0.1."""
-    labellings = math.comb(n + m, n)
-    if labellings > n_resamples:
-        return 1.0 / (n_resamples + 1)
-    return min(1.0, 2.0 / labellings)
-
-
 def detectable_effect(n: int, m: int, alpha: float = ALPHA, power: float = POWER) -> float:
     """The smallest |P(improvement) - 1/2| the test detects with probability `power` at
     two-sided level `alpha` with n and m seeds (Noether's 1987 normal approximation for the
@@ -91,89 +97,30 @@ def seeds_needed(effect: float, alpha: float = ALPHA, power: float = POWER) -> f
     return float(math.ceil(z ** 2 / (12 * 0.25 * effect ** 2) / 2))
 
 
-# --- equivalence ----------------------------------------------------------------------------
-
-MARGIN = 0.15
-"""Default equivalence margin: "equivalent" means |P(improvement) - 1/2| < MARGIN."""
-
-
-def brunner_munzel(x: object, y: object) -> tuple[float, float, float]:
-    """P(improvement) of x (n,) over y (m,), its standard error and degrees of freedom, by
-    Brunner and Munzel (2000), valid with ties (mid-ranks) and unequal variances.
-
-    With placements a_i = #(y < x_i) + #(y = x_i) / 2 of each x among y, and b_j likewise:
-
-        P = mean(a) / m,   se^2 = var(a) / (n m^2) + var(b) / (m n^2)   (var with ddof 1)
-        df = se^4 / ((var(a) / (n m^2))^2 / (n - 1) + (var(b) / (m n^2))^2 / (m - 1))
-
-    NaN for fewer than two values in either sample; se = 0 (and df NaN) when every placement
-    is the same, i.e. complete separation or every value tied.
-    """
-    x, y = finite(x), finite(y)
-    n, m = x.size, y.size
-    if n < 2 or m < 2:
-        return math.nan, math.nan, math.nan
-    a = p_greater(x[:, None], y[None, :])  # (n,) placements of x among y, divided by m
-    b = p_greater(y[:, None], x[None, :])  # (m,) placements of y among x, divided by n
-    va, vb = a.var(ddof=1) / n, b.var(ddof=1) / m
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (m - 1)) if se > 0 else math.nan
-    return float(a.mean()), se, float(df)
-
-
-def equivalence_floor(n: int, m: int, margin: float = MARGIN) -> float:
-    """The smallest p-value equivalence_p can give for n and m seeds: (1 - 2 margin)^min(n, m).
-
-    The most equivalent-looking data are all n + m values tied. Under the null
-    P(improvement) <= 1/2 - margin the chance of that is at most (1 - 2 margin)^n (x ties
-    with a y that always sits at one value with probability 1 - 2 margin, and lies below it
-    otherwise), and symmetrically (1 - 2 margin)^m on the other side. No p-value below that
-    bound is justified, whatever the t approximation says: 3 seeds give 0.34.
-    """
-    return float((1 - 2 * margin) ** min(n, m))
-
-
-def equivalence_p(x: object, y: object, margin: float = MARGIN) -> float:
-    """p-value of "|P(improvement of x over y) - 1/2| < margin", by two one-sided
-    Brunner-Munzel t-tests (TOST; Munzel and Hauschke 2003 for P with ties):
-
-        p = max(T_{df}.sf((P - (1/2 - margin)) / se), T_{df}.sf(((1/2 + margin) - P) / se)),
-
-    never below equivalence_floor. NaN below two values per sample."""
-    x, y = finite(x), finite(y)
-    p, se, df = brunner_munzel(x, y)
-    if math.isnan(p):
-        return math.nan
-    if se == 0:  # all tied (P = 1/2) or completely separated (P = 0 or 1)
-        tost = 0.0 if abs(p - 0.5) < margin else 1.0
-    else:
-        tost = max(stats.t.sf((p - (0.5 - margin)) / se, df),
-                   stats.t.sf(((0.5 + margin) - p) / se, df))
-    return float(max(tost, equivalence_floor(x.size, y.size, margin)))
-
-
 # --- verdicts -------------------------------------------------------------------------------
 
-TEST = ("two-sided permutation test of P(improvement) = 1/2 and Brunner-Munzel TOST of "
-        "|P(improvement) - 1/2| < margin, Holm over the study")
+TEST = ("two-sided studentized permutation test of P(improvement) = 1/2; equivalence: "
+        "Brunner-Munzel TOST of |P(improvement) - 1/2| < margin on the logit scale, or on "
+        "capped final scores an exact test of cap rates within 2 x margin; Shaffer-type Holm "
+        "over the study")
 """What summary.csv's verdict_test column says."""
 VERDICTS = ("baseline", "better", "worse", "equivalent", "inconclusive", "too few seeds",
             "no data")
 
 
 def can_decide(n: int, m: int, family_size: int, alpha: float = ALPHA) -> bool:
-    """Whether n vs m seeds can give better/worse at all in a Holm family of family_size
-    tests: Holm's first step needs p < alpha / family_size, and permutation_p never goes
-    below min_attainable_p (3 vs 3: 0.1, so never)."""
+    """Whether n vs m seeds can give better/worse at all in a family whose first step is
+    alpha / family_size: the difference test never goes below min_attainable_p (3 vs 3:
+    0.1, so never)."""
     return n > 0 and m > 0 and family_size * min_attainable_p(n, m) < alpha
 
 
 def verdict(p_improvement: float, p_adj: float, equivalence_p_adj: float,
             decidable: bool = True, alpha: float = ALPHA) -> str:
-    """The verdict word of one comparison from its Holm-adjusted p-values:
+    """The verdict word of one comparison from its adjusted p-values:
 
     better / worse: the test of P(improvement) = 1/2 rejects (direction from P);
-    equivalent: not that, and the equivalence test rejects |P - 1/2| >= margin;
+    equivalent: not that, and the equivalence test rejects "differs by the margin or more";
     inconclusive: neither; too few seeds: the seed counts cannot reach better/worse.
     """
     if math.isnan(p_improvement):
@@ -187,25 +134,64 @@ def verdict(p_improvement: float, p_adj: float, equivalence_p_adj: float,
     return "inconclusive"
 
 
-def decide(p_improvement: np.ndarray, p: np.ndarray, equivalence_p: np.ndarray,
-           n: np.ndarray, m: np.ndarray,
-           alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def shaffer(p: np.ndarray, eq_p: np.ndarray,
+            exclusive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shaffer-type Holm adjusted p-values of k comparisons' two tests each, p (k,) and
+    eq_p (k,) (NaN: no test, left out). Where a comparison's two nulls exclude each
+    other (exclusive (k,), default all: P = 1/2 and |P - 1/2| >= margin cannot both hold),
+    at most one of them is true, so a step's multiplier counts such a pair once:
+
+        t_i = sum over comparisons of (min(1, u_c) if exclusive_c else u_c),
+        u_c = the comparison's tests not among the i - 1 smallest p-values,
+        adjusted p_(i) = max_{j <= i} min(1, t_j p_(j))
+
+    (Shaffer 1986, method S1: t_i is the most nulls that can be true once the smaller ones
+    are false). With no exclusive pair it is Holm's procedure.
+    """
+    p, eq_p = np.asarray(p, float), np.asarray(eq_p, float)
+    k = p.size
+    exclusive = np.ones(k, bool) if exclusive is None else np.asarray(exclusive, bool)
+    values = np.concatenate([p, eq_p])  # (2k,)
+    pair = np.tile(np.arange(k), 2)  # (2k,) which comparison each test belongs to
+    left = np.bincount(pair[np.isfinite(values)], minlength=k)  # (k,) tests still in
+    adjusted = np.full(2 * k, np.nan)
+    running = 0.0
+    for i in np.argsort(np.where(np.isfinite(values), values, np.inf), kind="stable"):
+        if not np.isfinite(values[i]):
+            break
+        t = np.where(exclusive, np.minimum(left, 1), left).sum()
+        running = max(running, min(1.0, t * values[i]))
+        adjusted[i] = running
+        left[pair[i]] -= 1
+    return adjusted[:k], adjusted[k:]
+
+
+def decide(p_improvement: np.ndarray, p: np.ndarray, eq_p: np.ndarray,
+           n: np.ndarray, m: np.ndarray, alpha: float = ALPHA,
+           exclusive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Verdicts of a study's k comparisons (each (k,): a variant against the baseline on one
-    metric, with seed counts n and m), under one Holm family of all 2 k tests (the k tests of
-    P = 1/2 and the k equivalence tests), so that the chance of any false verdict word in the
+    metric, with seed counts n and m), under one Shaffer-type Holm family of their 2 k tests
+    (shaffer; `exclusive` as there), so that the chance of any false verdict word in the
     study is at most alpha. NaN p-values (no data) are left out of the family.
 
     Returns the adjusted p (k,), the adjusted equivalence p (k,) and the words (k,).
     """
-    p, equivalence_p = np.asarray(p, dtype=float), np.asarray(equivalence_p, dtype=float)
+    p, eq_p = np.asarray(p, dtype=float), np.asarray(eq_p, dtype=float)
     k = p.size
-    adjusted = holm(np.concatenate([p, equivalence_p]))  # (2k,)
-    size = family_size(p, equivalence_p)
-    words = [verdict(float(p_improvement[i]), adjusted[i], adjusted[k + i],
+    adj, eq_adj = shaffer(p, eq_p, exclusive)
+    size = family_size(p, eq_p, exclusive)
+    words = [verdict(float(p_improvement[i]), adj[i], eq_adj[i],
                      can_decide(int(n[i]), int(m[i]), size, alpha), alpha) for i in range(k)]
-    return adjusted[:k], adjusted[k:], words
+    return adj, eq_adj, words
 
 
-def family_size(p: np.ndarray, equivalence_p: np.ndarray) -> int:
-    """How many tests a study's Holm family holds: every finite p-value of either kind."""
-    return int(np.isfinite(p).sum() + np.isfinite(equivalence_p).sum())
+def family_size(p: np.ndarray, eq_p: np.ndarray,
+                exclusive: np.ndarray | None = None) -> int:
+    """The first step's multiplier of a study's family (shaffer's t_1): the most of its
+    tests that can be true nulls at once, one per comparison whose two nulls exclude each
+    other, two otherwise."""
+    finite_p = np.isfinite(np.asarray(p, float)).astype(int)
+    finite_eq = np.isfinite(np.asarray(eq_p, float)).astype(int)
+    both = finite_p + finite_eq  # (k,)
+    exclusive = np.ones(both.size, bool) if exclusive is None else np.asarray(exclusive, bool)
+    return int(np.where(exclusive, np.minimum(both, 1), both).sum())

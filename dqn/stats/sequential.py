@@ -3,12 +3,15 @@
 Pure numpy/scipy, like dqn.stats.decisions, whose tests it reuses. A *question* is one variant
 against the baseline on one metric. At stage k every open question has the first n_k seeds of
 its variant and of the baseline (n_k = k * stage, capped at max_seeds), and runs the two tests
-of the fixed design on them: the permutation test of P(improvement) = 1/2 (better / worse) and
-the Brunner-Munzel TOST of |P - 1/2| < margin (equivalent). A question is decided at the first
+of the fixed design on them: the studentized permutation test of P(improvement) = 1/2 (better /
+worse) and the equivalence test (dqn.stats.equivalence: P within the margin, or cap rates
+within twice it on capped final scores). A question is decided at the first
 stage where one of them rejects at that stage's level, and stays open otherwise; what is
 still open after the last stage is inconclusive.
 
-Error control. The family holds H = 2 hypotheses per question. Each gets alpha / H, spent over
+Error control. The family holds H hypotheses, the most nulls that can be true at once: one per
+question whose two nulls exclude each other (P = 1/2 and |P - 1/2| >= margin), two per
+question tested for equivalence on cap rates (design_family). Each gets alpha / H, spent over
 the stages by a Lan-DeMets spending function f(t) of the information fraction t = n_k /
 max_seeds: at stage k a test rejects when its p <= (f(t_k) - f(t_{k-1})) / H. By the union
 bound over hypotheses and stages, P(any false verdict) <= sum of the levels = alpha, whatever
@@ -134,16 +137,20 @@ class Decision:
 
 Tests = tuple[Callable[[np.ndarray, np.ndarray], float],
               Callable[[np.ndarray, np.ndarray, float], float]]
-TESTS: Tests = (decisions.permutation_p, decisions.equivalence_p)
+TESTS: Tests = (decisions.difference_p, decisions.equivalence_p)
 
 
 def decide_question(x: Sequence[float], y: Sequence[float], design: Design, hypotheses: int,
-                    tests: Tests = TESTS) -> Decision:
+                    tests: Tests = TESTS, cap: float | None = None) -> Decision:
     """Run one question's stages on its variant's seeds x and the baseline's y, each in seed
     order (n,) (m,), as far as both reach: the decision, or "open" when the seeds run out
-    before one is made (and before the last stage)."""
+    before one is made (and before the last stage). With a `cap`, equivalence is tested on
+    cap rates (dqn.stats.equivalence.cap_rate_equivalence_p)."""
     x, y = finite(x), finite(y)
     difference, equivalence = tests
+    if cap is not None:
+        def equivalence(a: np.ndarray, b: np.ndarray, margin: float) -> float:
+            return decisions.cap_rate_equivalence_p(a, b, cap, margin)
     sizes, levels = design.sizes(), design.levels(hypotheses)
     last = Decision("open", None, 0, math.nan, math.nan, math.nan)
     for k, (n, level) in enumerate(zip(sizes, levels, strict=True), start=1):
@@ -162,11 +169,23 @@ def decide_question(x: Sequence[float], y: Sequence[float], design: Design, hypo
 
 
 def decide_study(samples: Mapping[tuple[str, str], tuple[Sequence[float], Sequence[float]]],
-                 design: Design, tests: Tests = TESTS) -> dict[tuple[str, str], Decision]:
+                 design: Design, tests: Tests = TESTS,
+                 caps: Mapping[tuple[str, str], float | None] | None = None,
+                 ) -> dict[tuple[str, str], Decision]:
     """Every question of a study, keyed (variant, metric) -> (variant seeds, baseline seeds)
-    in seed order, decided with one family of 2 * len(samples) hypotheses."""
-    hypotheses = 2 * len(samples)
-    return {q: decide_question(x, y, design, hypotheses, tests) for q, (x, y) in samples.items()}
+    in seed order, decided with one Bonferroni family over the most nulls that can be true at
+    once (design_family); `caps` per question as decide_question's `cap`."""
+    caps = caps or {}
+    hypotheses = design_family({q: caps.get(q) for q in samples})
+    return {q: decide_question(x, y, design, hypotheses, tests, caps.get(q))
+            for q, (x, y) in samples.items()}
+
+
+def design_family(caps: Mapping[tuple[str, str], float | None]) -> int:
+    """How many of a study's nulls can be true at once, per question (its cap or None): one
+    where the equivalence null excludes the difference null (P = 1/2 against
+    |P - 1/2| >= margin), two where equivalence is tested on cap rates."""
+    return sum(1 if cap is None else 2 for cap in caps.values())
 
 
 def seeds_wanted(decided: Mapping[tuple[str, str], Decision], design: Design,
