@@ -18,6 +18,7 @@ from dqn.stats.equivalence import (
     brunner_munzel,
     cap_rate_equivalence_p,
     cap_rate_margin,
+    capped_equivalence_p,
     equivalence_p,
 )
 
@@ -124,3 +125,15 @@ def test_cap_rate_test_holds_its_level_exactly(baseline_rate) -> None:
 def test_cap_rate_test_has_power_when_rates_agree() -> None:
     assert _rejection_rate(12, 12, 1.0, 1.0, 0.05) == pytest.approx(1.0)
     assert _rejection_rate(12, 12, 0.9, 0.9, 0.05) > 0.05  # above the level: it can decide
+
+
+def test_capped_equivalence_needs_both_claims() -> None:
+    """Neither sample reaches the cap (cap rates 0 and 0: "equivalent" on cap rates alone) but
+    they are far apart below it: not equivalent. Every seed at the cap: the cap-rate bound
+    0.7^20, the larger of the two p-values."""
+    far_x, far_y = list(np.linspace(100, 200, 20)), list(np.linspace(300, 400, 20))
+    assert cap_rate_equivalence_p(far_x, far_y, 500.0) < 1e-3
+    assert capped_equivalence_p(far_x, far_y, 500.0) == 1.0
+    assert capped_equivalence_p(far_x, far_y, None) == equivalence_p(far_x, far_y)
+    full = [500.0] * 20
+    assert capped_equivalence_p(full, full, 500.0) == pytest.approx(0.7 ** 20, rel=1e-6)

@@ -158,8 +158,7 @@ def _compare(x: np.ndarray, y: np.ndarray, margin: float, n_resamples: int,
     return {"effect": float(iqm(x) - iqm(y)), "effect_lo": lo, "effect_hi": hi,
             "p_improvement": prob_improvement(x, y), "p_improvement_lo": p_lo,
             "p_improvement_hi": p_hi, "verdict_p": decisions.difference_p(x, y),
-            "equivalence_p": (decisions.equivalence_p(x, y, margin) if cap is None else
-                              decisions.cap_rate_equivalence_p(x, y, cap, margin))}
+            "equivalence_p": decisions.capped_equivalence_p(x, y, cap, margin)}
 
 
 def final_cap(compared_on: str, env_ids: EnvIds, variant: str, baseline: str) -> float | None:

@@ -60,8 +60,8 @@ One number per seed, then aggregated over seeds per variant:
 - **verdicts**, on the final score and on the AUC alike: *better* / *worse* when a two-sided
   studentized permutation test of P(improvement) = 0.5 rejects (valid when the spreads
   differ); *equivalent* when two one-sided Brunner-Munzel tests (logit scale) show
-  |P(improvement) - 0.5| < the study's margin (0.15 unless the study says otherwise), or, for
-  final scores of CartPole, where good seeds tie at the maximum return, when an exact test
+  |P(improvement) - 0.5| < the study's margin (0.15 unless the study says otherwise) and, for
+  final scores of CartPole, where good seeds tie at the maximum return, an exact test also
   shows the shares of seeds at the maximum (cap rates) differ by less than twice the margin;
   *inconclusive* when neither; *too few seeds* when the seed counts cannot reach the level at
   all. **adj. p** is the difference test's p-value after a Shaffer-type Holm correction over

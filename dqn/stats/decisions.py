@@ -23,6 +23,7 @@ from dqn.stats.equivalence import (  # noqa: F401  (re-exported: the verdicts' t
     brunner_munzel,
     cap_rate_equivalence_p,
     cap_rate_margin,
+    capped_equivalence_p,
     equivalence_floor,
     equivalence_p,
     equivalence_reachable,
@@ -100,9 +101,9 @@ def seeds_needed(effect: float, alpha: float = ALPHA, power: float = POWER) -> f
 # --- verdicts -------------------------------------------------------------------------------
 
 TEST = ("two-sided studentized permutation test of P(improvement) = 1/2; equivalence: "
-        "Brunner-Munzel TOST of |P(improvement) - 1/2| < margin on the logit scale, or on "
-        "capped final scores an exact test of cap rates within 2 x margin; Shaffer-type Holm "
-        "over the study")
+        "Brunner-Munzel TOST of |P(improvement) - 1/2| < margin on the logit scale, on "
+        "capped final scores also an exact test of cap rates within 2 x margin; Shaffer-type "
+        "Holm over the study")
 """What summary.csv's verdict_test column says."""
 VERDICTS = ("baseline", "better", "worse", "equivalent", "inconclusive", "too few seeds",
             "no data")
@@ -111,8 +112,8 @@ VERDICTS = ("baseline", "better", "worse", "equivalent", "inconclusive", "too fe
 def can_decide(n: int, m: int, family_size: int, alpha: float = ALPHA) -> bool:
     """Whether n vs m seeds can give better/worse at all in a family whose first step is
     alpha / family_size: the difference test never goes below min_attainable_p (3 vs 3:
-    0.1, so never)."""
-    return n > 0 and m > 0 and family_size * min_attainable_p(n, m) < alpha
+    0.1, so never), and needs two seeds a side."""
+    return n > 1 and m > 1 and max(family_size, 1) * min_attainable_p(n, m) < alpha
 
 
 def verdict(p_improvement: float, p_adj: float, equivalence_p_adj: float,

@@ -9,10 +9,11 @@ Two outcomes, two tests:
   there the seeds tie at the cap, and the t approximation is far too liberal (with the baseline
   always at the cap, 19 of 20 variant seeds at the cap give t-based p = 4e-5 where the exact
   chance under the null is 7.6e-3). With the baseline at the cap P(improvement) is half the
-  variant's cap rate, so the claim is made on cap rates directly: the shares of seeds at the
-  cap differ by less than CAP_RATE_MARGIN = 2 x margin (30 points at the default margin; the
-  P margin's translation when the baseline always reaches the cap), by an exact unconditional
-  test (the tail maximised over the unknown common rate, Chan 1998).
+  variant's cap rate, so the claim also needs the cap rates, the shares of seeds at the cap, to
+  differ by less than cap_rate_margin = 2 x margin (30 points at the default margin; the P
+  margin's translation when the baseline always reaches the cap), by an exact unconditional
+  test (the tail maximised over the unknown common rate, Chan 1998): capped_equivalence_p, an
+  intersection-union test of both.
 """
 
 from __future__ import annotations
@@ -159,6 +160,19 @@ def cap_rate_equivalence_p(x: object, y: object, cap: float, margin: float = MAR
     p_low = _largest_tail(z_low >= z_low[i, j] - 1e-12, s - delta, s)
     p_high = _largest_tail(z_high >= z_high[i, j] - 1e-12, s, s - delta)
     return float(min(1.0, max(p_low, p_high)))
+
+
+def capped_equivalence_p(x: object, y: object, cap: float | None,
+                         margin: float = MARGIN) -> float:
+    """The verdicts' equivalence p-value: equivalence_p without a cap; with one, the
+    intersection-union test of "P(improvement) within the margin AND cap rates within twice
+    it": max(equivalence_p, cap_rate_equivalence_p) (each valid for its own null, so the
+    maximum is valid for their union). Cap rates alone would call two samples that never reach
+    the cap "equivalent" however far apart they are below it."""
+    p = equivalence_p(x, y, margin)
+    if cap is None:
+        return p
+    return float(max(p, cap_rate_equivalence_p(x, y, cap, margin)))
 
 
 def equivalence_reachable(n: int, m: int, level: float, margin: float = MARGIN,

@@ -150,7 +150,7 @@ def decide_question(x: Sequence[float], y: Sequence[float], design: Design, hypo
     difference, equivalence = tests
     if cap is not None:
         def equivalence(a: np.ndarray, b: np.ndarray, margin: float) -> float:
-            return decisions.cap_rate_equivalence_p(a, b, cap, margin)
+            return decisions.capped_equivalence_p(a, b, cap, margin)
     sizes, levels = design.sizes(), design.levels(hypotheses)
     last = Decision("open", None, 0, math.nan, math.nan, math.nan)
     for k, (n, level) in enumerate(zip(sizes, levels, strict=True), start=1):
