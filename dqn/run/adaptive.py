@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from dqn.analysis.results import envs_differ, recorded_design
 from dqn.analysis.results import load as load_results
-from dqn.analysis.scoring import SCORE_COLUMNS, study_scores
+from dqn.analysis.scoring import SCORE_COLUMNS, final_cap, study_scores
 from dqn.base.paths import RESULTS_DIR
 from dqn.run.executors import Executor, LocalExecutor
 from dqn.run.plan import make_plan
@@ -82,16 +82,18 @@ def run(study: StudyFile, design: Design, *, out_dir: Path = RESULTS_DIR,
             print(note)
     if not force:
         _finish_recorded(study, out, executor, progress, options)
-    compared_on = "final_norm" if envs_differ(
-        {v: c.env_id for v, c in study.configs(steps=steps, quick=quick,
-                                                overrides=overrides).items()}) else "final"
+    env_ids = {v: c.env_id for v, c in study.configs(steps=steps, quick=quick,
+                                                     overrides=overrides).items()}
+    compared_on = "final_norm" if envs_differ(env_ids) else "final"
+    # the final score's cap as summarize_scores uses it, so the run decides as the report does
+    cap = final_cap(compared_on, env_ids, study.baseline, study.baseline)
     sizes = design.sizes()
     print(f"[{study.name}] adaptive: stages of {design.stage} seeds up to {design.max_seeds} "
           f"per variant, {design.spending} alpha spending, alpha {design.alpha:g} over "
           f"{4 * (len(study.variants) - 1)} tests")
     fresh = force
     while True:
-        decided = _decisions(out, study, compared_on, design, tests, fresh)
+        decided = _decisions(out, study, compared_on, design, tests, fresh, cap)
         if not fresh and any(d.seeds for d in decided.values()):
             record_entry(out, "adaptive", record(decided, design))
             _print_decisions(study.name, decided)
@@ -157,12 +159,14 @@ def _check_design(out: Path, design: Design) -> None:
 
 
 def _decisions(out: Path, study: StudyFile, compared_on: str, design: Design, tests: Tests,
-               fresh: bool) -> dict[tuple[str, str], Decision]:
-    """Every question decided from the seeds on disk (none when starting fresh)."""
+               fresh: bool, cap: float | None) -> dict[tuple[str, str], Decision]:
+    """Every question decided from the seeds on disk (none when starting fresh), with the
+    final score's cap the summary uses (dqn.analysis.scoring.final_cap)."""
     scores = pd.DataFrame(columns=SCORE_COLUMNS)
     if not fresh and (out / "run.json").exists():
         scores = study_scores(load_results(out))
-    return decide(scores, list(study.variants), study.baseline, compared_on, design, tests)
+    return decide(scores, list(study.variants), study.baseline, compared_on, design, tests,
+                  cap=cap)
 
 
 def _print_decisions(study: str, decided: dict[tuple[str, str], Decision]) -> None:
