@@ -61,7 +61,7 @@ def test_report_of_mixed_env_study_lists_each_env(tmp_path):
                               "1.000 [1.000, 1.000] | 1.00 |")
     cells = [c.strip() for c in rows[1].split("|")]
     # P(improvement) and verdict on the final score, then on the AUC
-    assert (cells[-7], cells[-5]) == ("1.00 [1.00, 1.00]", "*better*")
+    assert (cells[-7], cells[-5]) == ("1.00 [0.63, 1.00]", "*better*")  # 0.025^(1/8)
     assert cells[-2] == "*better*"
     # the opening table: what v0 changes, its verdicts, and no ceiling (475 < 500)
     overview = next(line for line in text.splitlines() if line.startswith("| [env_version]"))

@@ -12,13 +12,13 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from dqn.stats import decisions, sequential
+from dqn.stats import decisions, equivalence, sequential
 from dqn.stats.sequential import Design
 
 # Monte-Carlo permutation p-values stay valid with fewer relabellings; 999 keep the
 # simulations fast and still reach every level used below (smallest p 0.001).
 FAST: sequential.Tests = (partial(decisions.permutation_p, n_resamples=999),
-                          decisions.equivalence_p)
+                          decisions.capped_equivalence_p)
 
 
 def test_spending_by_hand():
@@ -34,14 +34,90 @@ def test_spending_by_hand():
         sequential.spent(0.5, a, "linear")
 
 
-def test_stage_sizes_and_levels():
+def test_stage_sizes_and_spending():
     d = Design(stage=10, max_seeds=25)
     assert d.sizes() == [10, 20, 25]
+    assert_allclose(d.fractions(), [0.4, 0.8, 1.0])
+    spend = d.spent_at(0.05 / 4)  # (3,)
+    assert_allclose(spend.sum(), 0.05 / 4)
+    assert_allclose(spend[0], 0.05 / 4 * math.log(1 + (math.e - 1) * 0.4))
     levels = d.levels(hypotheses=4)  # (3,)
-    assert levels.shape == (3,)
-    assert_allclose(levels.sum(), 0.05 / 4)
-    assert_allclose(levels[0], 0.05 * math.log(1 + (math.e - 1) * 0.4) / 4)
-    assert np.all(levels > 0)
+    # stage 1 spends its share as a plain level; later stages' nominal levels exceed their
+    # share, because a path that crossed already cannot cross again
+    assert_allclose(levels[0], spend[0], rtol=1e-9)
+    assert np.all(levels[1:] > spend[1:])
+
+
+def test_pocock_boundaries_match_the_published_table():
+    # Lan-DeMets Pocock-type spending, five equally spaced looks, two-sided alpha 0.05: the
+    # critical values 2.438, 2.427, 2.410, 2.397, 2.386 of the standard tables (e.g. the
+    # ldbounds / gsDesign output tabulated in Jennison and Turnbull 2000, ch. 7)
+    d = Design(stage=2, max_seeds=10)
+    c = sequential.boundaries(tuple(d.fractions()), tuple(d.spent_at(0.05)))
+    assert_allclose(c, [2.438, 2.427, 2.410, 2.397, 2.386], atol=1e-3)
+
+
+@pytest.mark.parametrize("spending", sequential.SPENDING)
+def test_boundaries_cross_with_the_spent_probability(spending):
+    # first-crossing chances from the multivariate normal of (Z_1 .. Z_K), corr sqrt(t_j / t_k)
+    d = Design(stage=10, max_seeds=40, spending=spending)
+    t, spend = d.fractions(), d.spent_at(0.05 / 3)
+    c = np.array(sequential.boundaries(tuple(t), tuple(spend)))
+    cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))  # (K, K)
+
+    def inside(k: int) -> float:  # P(|Z_j| < c_j for j < k)
+        if k == 0:
+            return 1.0
+        mvn = stats.multivariate_normal(np.zeros(k), cov[:k, :k], abseps=1e-9, releps=1e-7)
+        return float(mvn.cdf(c[:k], lower_limit=-c[:k]))
+
+    crossing = [inside(k) - inside(k + 1) for k in range(len(t))]
+    assert_allclose(crossing, spend, rtol=5e-3)
+
+
+def test_the_design_is_exact_on_a_normal_path():
+    # 40,000 simulated stage statistics of nested samples (cumulative sums): the chance of any
+    # crossing is the alpha spent (within 3 Monte-Carlo standard errors), not the
+    # Bonferroni-over-stages bound's smaller one
+    d, alpha = Design(stage=10, max_seeds=50), 0.05
+    n = np.array(d.sizes())
+    rng = np.random.default_rng(0)
+    sums = rng.normal(size=(40_000, d.max_seeds)).cumsum(axis=1)[:, n - 1]  # (sims, K)
+    p = 2 * stats.norm.sf(np.abs(sums / np.sqrt(n)))  # (sims, K) stage-wise p-values
+    rate = np.mean((p <= d.levels(1)).any(axis=1))
+    bonferroni = np.mean((p <= d.spent_at(alpha)).any(axis=1))
+    se = math.sqrt(alpha * (1 - alpha) / 40_000)
+    assert abs(rate - alpha) < 3 * se, rate
+    assert bonferroni < alpha - 3 * se, bonferroni
+
+
+def test_equivalence_spends_nothing_where_it_cannot_be_reached():
+    d = Design(stage=10, max_seeds=100)
+    spend = d.spent_at(0.05 / 18)
+    levels = d.equivalence_levels(18)
+    # 10 v 10: smallest equivalence p 0.7^10 = 0.028, above the 0.00044 spent; 20 v 20:
+    # 0.7^20 = 0.0008 below the 0.00082 spent by then, which stage 2 gets whole
+    assert levels[0] == 0
+    assert_allclose(levels[1], spend[:2].sum())
+    assert_allclose(levels[2:], spend[2:])
+    assert_allclose(levels.sum(), 0.05 / 18)
+    assert not Design(stage=2, max_seeds=4).equivalence_levels(18).any()  # never reachable
+
+
+def test_repeated_confidence_intervals_cover_at_every_stage_at_once():
+    # true P(improvement) = Phi(0.5 / sqrt(2)) = 0.638 for N(0.5, 1) against N(0, 1)
+    d, true = Design(stage=10, max_seeds=50), float(stats.norm.cdf(0.5 / math.sqrt(2)))
+    q = d.ci_quantiles()  # (K,)
+    rng = np.random.default_rng(1)
+    misses = 0
+    for _ in range(2000):
+        x, y = rng.normal(0.5, 1, d.max_seeds), rng.normal(0, 1, d.max_seeds)
+        for n, z in zip(d.sizes(), q, strict=True):
+            lo, hi = equivalence.prob_improvement_interval(x[:n], y[:n], quantile=float(z))
+            if not lo <= true <= hi:
+                misses += 1
+                break
+    assert misses / 2000 <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 2000), misses
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -62,7 +138,11 @@ def test_complete_separation_is_decided_at_the_first_stage():
     # exact permutation p = 2 / C(10, 5) = 0.0079; level 0.05 ln(1 + (e - 1) / 2) / 2 = 0.0155
     assert d.verdict == "better" and d.stage == 1 and d.seeds == 5
     assert_allclose(d.p, 2 / math.comb(10, 5))
-    assert_allclose(d.level, 0.05 * math.log(1 + (math.e - 1) * 0.5) / 2)
+    assert_allclose(d.level, 0.05 * math.log(1 + (math.e - 1) * 0.5) / 2, rtol=1e-9)
+    # the repeated 95% interval at stage 1 of 2: separation bound tail^(1/5), tail = Phi(-c_1)
+    tail = 0.05 * math.log(1 + (math.e - 1) * 0.5) / 2
+    assert (d.p_improvement, d.p_improvement_hi) == (1.0, 1.0)
+    assert_allclose(d.p_improvement_lo, tail ** (1 / 5), rtol=1e-9)
     flipped = sequential.decide_question(y, x, Design(stage=5, max_seeds=10), hypotheses=2)
     assert flipped.verdict == "worse" and flipped.stage == 1
 

@@ -1,9 +1,10 @@
-"""summary.csv cached by fingerprint: a study's (or atlas column's) summary is recomputed only
-when its data, the analysis code or the resample count changed, so redrawing figures and
-rewriting the report take seconds instead of the bootstrap's minutes.
+"""summary.csv and windows.csv cached by fingerprint: a study's (or atlas column's) summary and
+final-window sensitivity table (dqn.analysis.windows) are recomputed only when its data, the
+analysis code or the resample count changed, so redrawing figures and rewriting the report
+take seconds instead of the bootstrap's minutes.
 
-Beside each summary.csv, summary.source holds the sha256 of what it was computed from. The
-summary returned is always the one read back from summary.csv, so a cached read and a fresh
+Beside each summary.csv, summary.source holds the sha256 of what both were computed from. The
+tables returned are always the ones read back from the CSVs, so a cached read and a fresh
 computation give the same table, float for float.
 """
 
@@ -15,16 +16,20 @@ from pathlib import Path
 import pandas as pd
 
 from dqn.analysis.results import StudyResults
+from dqn.analysis.results import load as load_results
 from dqn.analysis.scoring import summarize, write_summary
+from dqn.analysis.windows import window_table
 from dqn.base.parallel import process_map
 from dqn.stats.estimators import N_RESAMPLES
 from dqn.store.tables import write_atomic
 
 SUMMARY_SOURCE = "summary.source"
 """Beside a summary.csv: the fingerprint of what it was computed from."""
-ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "stats/estimators", "stats/decisions",
-                 "stats/studentized", "stats/equivalence", "stats/sequential",
-                 "stats/adaptive_verdicts", "base/env_facts")
+WINDOWS_CSV = "windows.csv"
+"""Beside a summary.csv: its final-window sensitivity table (dqn.analysis.windows.COLUMNS)."""
+ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "analysis/windows", "stats/estimators",
+                 "stats/decisions", "stats/studentized", "stats/equivalence",
+                 "stats/sequential", "stats/adaptive_verdicts", "base/env_facts")
 """The modules a summary's numbers come from (below dqn/): a change to any of them recomputes
 it."""
 
@@ -53,10 +58,20 @@ def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,
     source, csv = folder / SUMMARY_SOURCE, folder / "summary.csv"
     if _recorded(folder) == now:
         return read_summary(csv)
-    summary = summarize(study if study is not None else folder, n_resamples, scores=scores)
+    study = study if study is not None else load_results(folder)
+    summary = summarize(study, n_resamples, scores=scores)
     write_summary(folder, summary)
+    windows = window_table(study, read_summary(csv))
+    write_atomic(folder / WINDOWS_CSV,
+                 lambda tmp: windows.to_csv(tmp, index=False, float_format="%.6g"))
     write_atomic(source, lambda tmp: tmp.write_text(now + "\n"))
     return read_summary(csv)  # as written, so a cached read gives the same table
+
+
+def cached_windows(folder: Path, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+    """folder's windows.csv, brought up to date with its summary (cached_summary)."""
+    cached_summary(folder, n_resamples)
+    return pd.read_csv(Path(folder) / WINDOWS_CSV)
 
 
 def read_summary(csv: Path) -> pd.DataFrame:
@@ -65,9 +80,12 @@ def read_summary(csv: Path) -> pd.DataFrame:
 
 
 def _recorded(folder: Path) -> str | None:
-    """The fingerprint summary.source records for folder's summary.csv; None without both."""
-    source, csv = Path(folder) / SUMMARY_SOURCE, Path(folder) / "summary.csv"
-    return source.read_text().strip() if source.is_file() and csv.is_file() else None
+    """The fingerprint summary.source records for folder's summary.csv and windows.csv; None
+    without all three."""
+    folder = Path(folder)
+    source, csvs = folder / SUMMARY_SOURCE, (folder / "summary.csv", folder / WINDOWS_CSV)
+    return (source.read_text().strip() if source.is_file() and all(c.is_file() for c in csvs)
+            else None)
 
 
 def is_current(folder: Path, n_resamples: int = N_RESAMPLES) -> bool:

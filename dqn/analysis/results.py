@@ -53,6 +53,8 @@ class StudyResults:
     env_id: str | None
     question: str
     margin: float = MARGIN
+    final_window: int | None = None
+    """Evaluations a final score averages, as the study file declared (None: the default)."""
     incomplete: list[str] = field(default_factory=list)
     incomplete_variants: set[str] = field(default_factory=set)
     env_ids: dict[str, str] = field(default_factory=dict)
@@ -132,6 +134,7 @@ def load(study_dir: Path) -> StudyResults:
         env_id=one_env.pop() if len(one_env) == 1 else None,
         question=str(run.get("question", "")).strip(),
         margin=float(run.get("margin", MARGIN)),
+        final_window=run.get("final_window"),
         incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
         design=recorded_design(study_dir, run.get("adaptive")),
     )

@@ -40,13 +40,16 @@ from dqn.stats.estimators import (
     iqm_difference_ci,
     median_steps_to_threshold,
     prob_improvement,
-    prob_improvement_ci,
 )
 from dqn.stats.sequential import Design
 from dqn.store.tables import write_atomic
 
 FINAL_WINDOW = 3
-"""A seed's final score is its mean greedy return over this many last evaluations."""
+"""A seed's final score is its mean greedy return over this many last evaluations, unless its
+study file declares another `final_window` (run.json records it)."""
+WINDOWS = (1, 3, 5, 10)
+"""The final-score windows of the sensitivity columns (window_<w>_...): the verdict each
+would give, beside the declared window's."""
 
 SCORE_COLUMNS = ["variant", "seed", "final", "final_norm", "auc", "steps_to_threshold",
                  "reached", "collapsed", "diverged", "evals", "last_step"]
@@ -80,11 +83,11 @@ def normalise(x: Any, env_id: str | None) -> np.ndarray:
     return (x - facts.min_return) / (facts.max_return - facts.min_return)
 
 
-def _seed_scores(curve: pd.DataFrame, env_id: str | None) -> dict[str, Any]:
+def _seed_scores(curve: pd.DataFrame, env_id: str | None, window: int) -> dict[str, Any]:
     steps = curve["env_step"].to_numpy(dtype=float)  # (E,) evaluation steps
     ret = curve["return"].to_numpy(dtype=float)  # (E,)
     norm = normalise(ret, env_id)  # (E,)
-    last = ret[-FINAL_WINDOW:]
+    last = ret[-window:]
     final = float(np.nanmean(last)) if np.isfinite(last).any() else math.nan
     ok = np.isfinite(norm)
     if ok.sum() >= 2 and steps[ok][-1] > steps[ok][0]:
@@ -117,24 +120,28 @@ def _seed_scores(curve: pd.DataFrame, env_id: str | None) -> dict[str, Any]:
     }
 
 
-def run_scores(evals: pd.DataFrame, env_ids: EnvIds) -> pd.DataFrame:
-    """One row per (variant, seed): the per-run scores defined in this module's docstring.
+def run_scores(evals: pd.DataFrame, env_ids: EnvIds, window: int | None = None
+               ) -> pd.DataFrame:
+    """One row per (variant, seed): the per-run scores defined in this module's docstring,
+    the final score over the last `window` evaluations (None: FINAL_WINDOW).
 
     `env_ids` is the study's environment, or a variant -> environment mapping.
     """
+    window = FINAL_WINDOW if window is None else window
     rows = []
     for (variant, seed), curve in evals.groupby(["variant", "seed"], sort=False):
         curve = curve.sort_values("env_step", kind="stable")
         rows.append({"variant": variant, "seed": seed,
-                     **_seed_scores(curve, env_of(env_ids, variant))})
+                     **_seed_scores(curve, env_of(env_ids, variant), window)})
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
-def study_scores(study: StudyResults) -> pd.DataFrame:
-    """run_scores of a loaded study, with run.json's diverged_seeds folded into `diverged`."""
+def study_scores(study: StudyResults, window: int | None = None) -> pd.DataFrame:
+    """run_scores of a loaded study over its declared final window (or `window`), with
+    run.json's diverged_seeds folded into `diverged`."""
     if study.evals is None:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    scores = run_scores(study.evals, study.envs)
+    scores = run_scores(study.evals, study.envs, window or study.final_window)
     for v, info in study.variant_runs().items():
         flagged = scores["variant"].eq(v) & scores["seed"].isin(info.get("diverged_seeds", []))
         scores.loc[flagged, "diverged"] = True
@@ -151,10 +158,12 @@ def _ci_columns(prefix: str, x: np.ndarray, stat: str, n_resamples: int,
 def _compare(x: np.ndarray, y: np.ndarray, margin: float, n_resamples: int,
              seed: int, cap: float | None = None) -> dict[str, float]:
     """A variant's seeds x (n,) against the baseline's y (m,) on one metric: the IQM
-    difference with its CI, P(improvement) with its CI, and both tests' raw p-values (the
+    difference with its bootstrap CI, P(improvement) with the Brunner-Munzel interval the
+    tests agree with (dqn.stats.equivalence.prob_improvement_interval), and both tests' raw
+    p-values (the
     equivalence test on cap rates when the metric has a `cap` good seeds reach)."""
     lo, hi = iqm_difference_ci(x, y, n_resamples=n_resamples, seed=seed)
-    p_lo, p_hi = prob_improvement_ci(x, y, n_resamples=n_resamples, seed=seed)
+    p_lo, p_hi = decisions.prob_improvement_interval(x, y)
     return {"effect": float(iqm(x) - iqm(y)), "effect_lo": lo, "effect_hi": hi,
             "p_improvement": prob_improvement(x, y), "p_improvement_lo": p_lo,
             "p_improvement_hi": p_hi, "verdict_p": decisions.difference_p(x, y),

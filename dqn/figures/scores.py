@@ -70,8 +70,10 @@ def prob_improvement(study: StudyResults, colours: dict[str, str], out: fs.Outpu
                height=0.6 * max(1, len(rows)) + 1.4,
                caption="P(improvement): chance that a random seed of the variant gets a "
                        f"higher {score} than a random seed of the baseline{norm} (ties count "
-                       f"1/2); bar: {CI_TEXT}. Verdicts on final score and on AUC: a "
-                       "permutation test of P = 1/2 and an equivalence test, "
+                       "1/2); bar: its 95% Brunner-Munzel interval on the logit scale"
+                       + (", repeated over the stages" if study.design is not None else "")
+                       + ". Verdicts on final score and on AUC: a studentized permutation "
+                       "test of P = 1/2 and an equivalence test, "
                        + ("group-sequential over the stages of the adaptive study"
                           if study.design is not None else "Shaffer-Holm-corrected over the study")
                        + " (README, Verdicts).")

@@ -21,6 +21,7 @@ from dqn.analysis.scoring import FINAL_WINDOW
 from dqn.atlas import table as atlas_table
 from dqn.base.schema import TABLES
 from dqn.figures.plots import ADAPTIVE_FIGURES, FIGURES, FIXED_SEEDS
+from dqn.report import sensitivity
 from dqn.report.words import HOW_TO_READ
 from dqn.stats.estimators import N_RESAMPLES
 from dqn.stats.sequential import Design
@@ -147,7 +148,10 @@ def adaptive_note(summary: pd.DataFrame, baseline: str | None, design: Design) -
     spending = SPENDING_NAMES.get(design.spending, design.spending)
     lines = [f"**Adaptive seeds:** stages of {design.stage} seeds up to {design.max_seeds} "
              f"per variant, {spending}-type alpha spending, "
-             f"Bonferroni over the {int(summary['family_size'].iloc[0])} tests of the study. "
+             f"split over the {int(summary['family_size'].iloc[0])} possible true nulls of the "
+             "study (exact group-sequential boundaries for the difference test, Bonferroni "
+             "over the stages that can reach it for equivalence; P(improvement) intervals "
+             "are repeated 95% confidence intervals, valid whenever a comparison stopped). "
              f"Seeds trained: {total}, against {fixed} for {FIXED_SEEDS} fixed seeds per "
              f"variant ({total - fixed:+d}).", ""]
     for _, r in summary[summary["variant"] != baseline].iterrows():
@@ -265,10 +269,15 @@ def write_report(results_dir: Path, out: Path | None = None,
         raise StoreError("REPORT.md not written: " + "\n".join(damaged))
     compared = overview.table([(s, m) for s, m in loaded if m is not None])
     atlas_csv = results_dir / "atlas" / atlas_table.ATLAS_CSV
+    columns = sorted(d for d in (results_dir / "atlas").glob("*/") if (d / "run.json").is_file())
+    windows = sensitivity.collect([s.path for s, m in loaded if m is not None], columns)
+    if not windows.empty:
+        sensitivity.write(results_dir, windows)
     # contents first, then the atlas (the cross-recipe map), then every study in detail
     contents = [("The atlas", "the-atlas")] if atlas_csv.is_file() else []
     contents += [("How to read the tables", "how-to-read-the-tables")]
     contents += [("All comparisons", "all-comparisons")] if compared else []
+    contents += [("Final-score window", "final-score-window")] if not windows.empty else []
     lines += ["## Contents", "", *(f"- [{t}](#{a})" for t, a in contents)]
     if dirs:
         lines += ["- Studies: " + ", ".join(f"[{d.name}](#{d.name.lower()})" for d in dirs)]
@@ -279,6 +288,7 @@ def write_report(results_dir: Path, out: Path | None = None,
               HOW_TO_READ.format(k=FINAL_WINDOW, resamples=n_resamples)]
     if compared:
         lines += ["## All comparisons", "", OVERVIEW_INTRO, "", *compared, ""]
+    lines += sensitivity.section(windows)
     for study, summary in loaded:
         lines += study_section(study, summary, out.parent.resolve())
     text = "\n".join(lines).rstrip() + "\n"

@@ -45,7 +45,9 @@ One number per seed, then aggregated over seeds per variant:
   the interquartile mean over seeds (mean of the middle 50%), **mean** the plain mean.
   Brackets are 95% percentile-bootstrap confidence intervals over seeds ({resamples:,}
   resamples, seeded, reproducible; endpoints are mid-quantiles, so Monte-Carlo noise moves
-  them by less than 0.005 on a [0, 1] scale).
+  them by less than 0.005 on a [0, 1] scale), except P(improvement)'s: a Brunner-Munzel
+  interval on the logit scale, the one the equivalence test inverts (the bootstrap's
+  under-covers with seeds tied at the cap).
 - **solved fraction**: seeds whose final score reaches the environment's solved threshold.
 - **AUC**: area under the seed's evaluation curve, return normalised to [0, 1] by the
   environment's return range, divided by the step span (1 = maximum return from the start): it
@@ -75,10 +77,13 @@ One number per seed, then aggregated over seeds per variant:
   all is a separate flag (`equivalence_reachable`: its p-value if every seed tied).
 - **adaptive studies** train seeds in stages and stop giving seeds to a variant once both its
   verdicts are reached; each stage's tests use the first seeds only and a level from an
-  alpha-spending function, Bonferroni over the study, so the chance of any false verdict word
-  is again at most 5%. There **adj. p** is the deciding test's p-value scaled by 5% / its
-  stage's level (below 0.05 exactly when it decided), and *inconclusive* means still open
-  after the last stage.
+  alpha-spending function split over the study's possible true nulls (exact group-sequential
+  boundaries for the difference test; for equivalence Bonferroni over the stages that can
+  reach it), so the chance of any false verdict word is again at most 5%. There **adj. p** is
+  the deciding test's p-value scaled by 5% / its stage's level (below 0.05 exactly when it
+  decided), the P(improvement) interval is a repeated 95% confidence interval (it holds
+  whenever the comparison stopped), and *inconclusive* means still open after the last
+  stage.
 - **at ceiling**: at least half of the baseline's seeds end at the maximum return, so the final
   score can only show a variant worse; the verdict on AUC then leads (in bold).
 """

@@ -32,6 +32,8 @@ STUDY_KEYS = {
     "baseline": "the variant others are compared with (default 'baseline')",
     "margin": "equivalence margin: 'equivalent' means |P(improvement) - 1/2| < margin "
               "(default 0.15)",
+    "final_window": "evaluations a seed's final score averages, declared before the run "
+                    "(default 3; REPORT.md shows the verdicts at 1, 3, 5 and 10 beside it)",
     "base": "config overrides applied to every variant",
     "variants": "named config overrides, one table per variant",
     "adaptive": "train in stages, deciding each comparison group-sequentially: stage, "
@@ -64,6 +66,7 @@ class StudyFile:
     fast: dict[str, Any] = field(default_factory=dict)
     seed_chunk: int | None = None  # None: each variant's seeds train as one unit
     margin: float = MARGIN  # equivalence margin on P(improvement), dqn.stats.decisions
+    final_window: int | None = None  # evaluations a final score averages (None: the default)
     adaptive: dict[str, Any] | None = None  # [adaptive] design keys; None: fixed seeds
     commit_weights: bool = False  # weights/ without its own .gitignore (dqn.store.weights)
 
@@ -204,6 +207,11 @@ def load(path: Path) -> StudyFile:
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 0.5:
         raise StudyError(f"{where}: key 'margin': {margin!r} must be a number between 0 and "
                          "0.5 (a distance from P(improvement) = 1/2)")
+    final_window = data.get("final_window")
+    if final_window is not None and (isinstance(final_window, bool)
+                                     or not isinstance(final_window, int) or final_window < 1):
+        raise StudyError(f"{where}: key 'final_window': {final_window!r} must be a whole "
+                         "number of evaluations, at least 1")
     adaptive = _adaptive(data, where, float(margin))
     commit_weights = data.get("commit_weights", False)
     if not isinstance(commit_weights, bool):
@@ -212,8 +220,8 @@ def load(path: Path) -> StudyFile:
     expect = _table(data.get("expect", {}), f"{where}: key 'expect'")
     fast = _table(data.get("fast", {}), f"{where}: key 'fast'")
     study = StudyFile(path.stem, path, " ".join(question.split()), seeds, baseline, base,
-                      variants, expect, fast, seed_chunk, float(margin), adaptive,
-                      commit_weights)
+                      variants, expect, fast, seed_chunk, float(margin), final_window,
+                      adaptive, commit_weights)
     try:
         study.configs()
         validate_expectations(expect, fast, variants, where)

@@ -75,6 +75,8 @@ def adjusted(p: float, level: float, alpha: float) -> float:
     rejected, so "adj. p < 0.05" reads the same for both designs."""
     if math.isnan(p) or math.isnan(level):
         return math.nan
+    if level <= 0:  # a stage that spends nothing on this test (equivalence out of reach)
+        return 1.0
     return min(1.0, p * alpha / level)
 
 
@@ -82,13 +84,18 @@ def fill_summary(out: pd.DataFrame, decided: Mapping[tuple[str, str], Decision],
                  design: Design, compared_on: str, baseline_seeds: int) -> None:
     """Overwrite a summary's verdict columns in place with the sequential decisions: per
     metric the verdict, the stage it was made at (`decided_stage`), the raw p-values of the
-    test that made it (or of the last test when none did) and those p-values adjusted for the
-    level they met (`adjusted`); the power columns use that level too."""
+    test that made it (or of the last test when none did), those p-values adjusted for the
+    levels they met (`adjusted`), and P(improvement) on that test's seeds with its repeated
+    confidence interval (valid whenever the question stopped); the power columns use the
+    difference test's level."""
     out["design"] = "adaptive"
     out["verdict_test"] = (f"{decisions.TEST.split('; Shaffer')[0]}, group-sequential: stages "
                            f"of {design.stage} seeds up to {design.max_seeds}, "
-                           f"{design.spending} alpha spending, Bonferroni over the study's "
-                           "possible true nulls")
+                           f"{design.spending} alpha spending over the study's possible "
+                           "true nulls, exact group-sequential boundaries for the difference "
+                           "test, Bonferroni over the stages that can reach it for "
+                           "equivalence; P(improvement) intervals are repeated 95% confidence "
+                           "intervals")
     capped = out.get("equivalence_on", pd.Series("", index=out.index)).eq("cap rate")
     capped_variants = set(out.loc[capped, "variant"])
     out["family_size"] = design_family({q: 1.0 if q[1] == compared_on and q[0] in capped_variants
@@ -103,8 +110,10 @@ def fill_summary(out: pd.DataFrame, decided: Mapping[tuple[str, str], Decision],
             out.loc[i, f"{prefix}verdict_p"] = d.p
             out.loc[i, f"{prefix}equivalence_p"] = d.equivalence_p
             out.loc[i, f"{prefix}verdict_p_adj"] = adjusted(d.p, d.level, design.alpha)
-            out.loc[i, f"{prefix}equivalence_p_adj"] = adjusted(d.equivalence_p, d.level,
-                                                                design.alpha)
+            out.loc[i, f"{prefix}equivalence_p_adj"] = adjusted(
+                d.equivalence_p, d.equivalence_level, design.alpha)
+            for column in ("p_improvement", "p_improvement_lo", "p_improvement_hi"):
+                out.loc[i, f"{prefix}{column}"] = getattr(d, column)
             if prefix == "" and d.seeds > 0 and not math.isnan(d.level):
                 effect = decisions.detectable_effect(d.seeds, d.seeds, d.level)
                 out.loc[i, "detectable_effect"] = effect

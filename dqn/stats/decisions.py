@@ -27,6 +27,7 @@ from dqn.stats.equivalence import (  # noqa: F401  (re-exported: the verdicts' t
     equivalence_floor,
     equivalence_p,
     equivalence_reachable,
+    prob_improvement_interval,
 )
 from dqn.stats.estimators import finite, p_greater
 from dqn.stats.studentized import (  # noqa: F401

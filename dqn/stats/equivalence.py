@@ -178,12 +178,47 @@ def capped_equivalence_p(x: object, y: object, cap: float | None,
 def equivalence_reachable(n: int, m: int, level: float, margin: float = MARGIN,
                           cap_rate: bool = False) -> bool:
     """Whether an equivalence test can reach `level` at all with n and m seeds: its smallest
-    p-value, of every seed tied (equivalence_floor) or, on cap rates, every seed at the cap,
-    is below it. The difference test's power says nothing about this."""
+    p-value, of every seed tied (equivalence_floor) and, on cap rates, of every seed at the
+    cap, is below it (on cap rates, both: capped_equivalence_p is the larger of the two). The
+    difference test's power says nothing about this."""
     if n < 2 or m < 2:
         return False
+    best = equivalence_floor(n, m, margin)
     if cap_rate:
-        best = cap_rate_equivalence_p(np.ones(n), np.ones(m), 1.0, margin)
-    else:
-        best = equivalence_floor(n, m, margin)
+        best = max(best, cap_rate_equivalence_p(np.ones(n), np.ones(m), 1.0, margin))
     return bool(best < level)
+
+
+def prob_improvement_interval(x: object, y: object, confidence: float = 0.95,
+                              quantile: float | None = None) -> tuple[float, float]:
+    """Confidence interval of P(improvement) of x (n,) over y (m,), the one equivalence_p
+    inverts: the logit Brunner-Munzel interval (Pauly, Asendorf and Konietschke 2016)
+
+        expit(theta -+ q se_theta),   q = t_df quantile at 1 - (1 - confidence) / 2,
+
+    (with a normal `quantile` z given instead, q is the t_df quantile of the same tail,
+    Phi(-z)), so that a 1 - 2 alpha interval inside 1/2 +- margin is the TOST rejecting at
+    alpha. Where the t approximation has nothing to work with, the exact tail bounds of
+    equivalence_floor, with k = min(n, m) and tail = (1 - confidence) / 2:
+    every value tied: 1/2 -+ (1 - tail^(1/k)) / 2; complete separation (P = 1 or 0):
+    [tail^(1/k), 1] or [0, 1 - tail^(1/k)] (k disjoint pairs all ordered has chance P^k).
+    (NaN, NaN) below two values per sample."""
+    x, y = finite(x), finite(y)
+    p, se, df = brunner_munzel(x, y)
+    if math.isnan(p):
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2 if quantile is None else float(stats.norm.sf(quantile))
+    bound = tail ** (1 / min(x.size, y.size))
+    if p >= 1:
+        return bound, 1.0
+    if p <= 0:
+        return 0.0, 1 - bound
+    if se == 0:  # every value tied
+        return 0.5 - (1 - bound) / 2, 0.5 + (1 - bound) / 2
+    theta, se_theta = logit(p), se / (p * (1 - p))
+    q = float(stats.t.isf(tail, df))
+    return expit(theta - q * se_theta), expit(theta + q * se_theta)
+
+
+def expit(theta: float) -> float:
+    return float(1 / (1 + math.exp(-theta)))

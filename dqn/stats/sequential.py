@@ -11,14 +11,25 @@ still open after the last stage is inconclusive.
 
 Error control. The family holds H hypotheses, the most nulls that can be true at once: one per
 question whose two nulls exclude each other (P = 1/2 and |P - 1/2| >= margin), two per
-question tested for equivalence on cap rates (design_family). Each gets alpha / H, spent over
-the stages by a Lan-DeMets spending function f(t) of the information fraction t = n_k /
-max_seeds: at stage k a test rejects when its p <= (f(t_k) - f(t_{k-1})) / H. By the union
-bound over hypotheses and stages, P(any false verdict) <= sum of the levels = alpha, whatever
-the correlation between stages and whichever questions stop early: a question's stage-k test
-uses exactly the seeds a fixed design of n_k seeds would, so each level holds on its own.
-(Bonferroni over stages is conservative next to exact group-sequential boundaries, which would
-need the joint null distribution of the permutation statistics across stages.)
+question tested for equivalence on cap rates (design_family). Each test gets alpha / H, spent
+over the stages by a Lan-DeMets spending function f(t) of the information fraction
+t = n_k / max_seeds, so that the chance of a false verdict is at most alpha / H per hypothesis
+and alpha in all (union bound over hypotheses, which holds whichever questions stop early):
+
+- the difference test by exact group-sequential boundaries (boundaries): its stage-k level is
+  the nominal p at which the first crossing of |Z| has probability (f(t_k) - f(t_{k-1})) / H,
+  with Z_k the test's statistic, asymptotically normal with corr(Z_j, Z_k) = sqrt(n_j / n_k)
+  (nested seeds). This uses the correlation between stages, which Bonferroni over stages
+  ignores: at the last of ten stages the level is about 2.8x Bonferroni's;
+- the equivalence test by Bonferroni over stages, spending late: no alpha goes to a stage
+  where equivalence cannot be reached at all (dqn.stats.equivalence.equivalence_reachable,
+  e.g. 10 v 10 seeds, whose smallest p is 0.7^10 = 0.028); what those stages would have
+  spent goes to the first stage that can reach its level.
+
+After early stopping, P(improvement)'s interval is a repeated confidence interval (Jennison and
+Turnbull 1989): the logit Brunner-Munzel interval at the stage's critical value of a 95%
+design spent the same way, so it covers the true P with probability >= 95% simultaneously at
+every stage, hence whenever the study stopped.
 """
 
 from __future__ import annotations
@@ -26,12 +37,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from dqn.stats import decisions
-from dqn.stats.estimators import finite, prob_improvement
+from dqn.stats.equivalence import equivalence_reachable, prob_improvement_interval
+from dqn.stats.estimators import CONFIDENCE, finite, prob_improvement
 
 SPENDING = ("pocock", "obrien_fleming")
 """Lan-DeMets spending functions: Pocock-type spends early (decides big effects at the first
@@ -53,6 +66,55 @@ def spent(t: float, alpha: float = decisions.ALPHA, kind: str = "pocock") -> flo
     if kind == "pocock":
         return float(alpha * math.log(1 + (math.e - 1) * min(t, 1.0)))
     return float(2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - alpha / 2) / math.sqrt(min(t, 1.0))))
+
+
+GRID = 2001
+"""Grid points per stage of the recursive integration in boundaries."""
+
+
+@lru_cache(maxsize=64)
+def boundaries(t: tuple[float, ...], spend: tuple[float, ...]) -> tuple[float, ...]:
+    """Two-sided group-sequential critical values c (K,) at information fractions t (K,),
+    increasing in (0, 1], such that a statistic Z, standard normal at each stage with
+    corr(Z_j, Z_k) = sqrt(t_j / t_k), first crosses |Z_k| >= c_k at stage k with probability
+    spend_k (inf where spend_k = 0). Recursive numerical integration (Armitage, McPherson and
+    Rowe 1969; Jennison and Turnbull 2000, ch. 19) of the path S_k = Z_k sqrt(t_k), a Brownian
+    motion: the density g_k of S_k on the continuation region (|S_j| < c_j sqrt(t_j), j <= k) is
+
+        g_k(s) = integral g_{k-1}(u) phi((s - u) / d_k) / d_k du,   d_k = sqrt(t_k - t_{k-1}),
+
+    and c_k solves  integral g_{k-1}(u) P(|u + d_k N| >= c_k sqrt(t_k)) du = spend_k.
+    """
+    c = np.empty(len(t))  # (K,)
+    grid = mass = np.empty(0)  # S_{k-1}'s open values and their density x trapezoid weight
+    before = 0.0
+    for k, (tk, pk) in enumerate(zip(t, spend, strict=True)):
+        d = math.sqrt(tk - before)
+        if pk <= 0:
+            c[k] = math.inf
+        elif k == 0:
+            c[k] = stats.norm.isf(pk / 2)
+        else:
+            c[k] = optimize.brentq(_crossing, 0.0, 40.0, args=(tk, d, grid, mass, pk),
+                                   xtol=1e-12)
+        b = min(c[k], 12.0) * math.sqrt(tk)  # beyond 12 SD the density is nil
+        new = np.linspace(-b, b, GRID)  # (GRID,) values of S_k still open
+        if k == 0:
+            density = stats.norm.pdf(new / d) / d
+        else:  # (GRID, GRID) @ (GRID,)
+            density = (stats.norm.pdf((new[:, None] - grid[None, :]) / d) / d) @ mass
+        weights = np.full(GRID, new[1] - new[0])  # trapezoid rule
+        weights[[0, -1]] /= 2
+        grid, mass, before = new, weights * density, tk
+    return tuple(float(v) for v in c)
+
+
+def _crossing(ck: float, tk: float, d: float, grid: np.ndarray, mass: np.ndarray,
+              target: float) -> float:
+    """P(still open before stage k, |S_k| >= ck sqrt(tk)) - target, for brentq."""
+    b = ck * math.sqrt(tk)
+    tail = stats.norm.cdf((-b - grid) / d) + stats.norm.sf((b - grid) / d)  # (GRID,)
+    return float(np.sum(mass * tail)) - target
 
 
 @dataclass(frozen=True)
@@ -91,12 +153,40 @@ class Design:
         return [min(k * self.stage, self.max_seeds)
                 for k in range(1, math.ceil(self.max_seeds / self.stage) + 1)]
 
+    def fractions(self) -> np.ndarray:
+        """Information fraction of each stage (K,): t_k = n_k / max_seeds."""
+        return np.array(self.sizes()) / self.max_seeds
+
+    def spent_at(self, alpha: float) -> np.ndarray:
+        """alpha spent at each stage (K,): f(t_k) - f(t_{k-1}), summing to alpha."""
+        f = [spent(float(v), alpha, self.spending) for v in (0, *self.fractions())]
+        return np.diff(f)
+
     def levels(self, hypotheses: int) -> np.ndarray:
-        """Each hypothesis's rejection level at each stage (K,), summing to alpha / hypotheses:
-        (f(t_k) - f(t_{k-1})) / H with t_k = n_k / max_seeds."""
-        t = np.array([0, *self.sizes()]) / self.max_seeds  # (K + 1,)
-        f = np.array([spent(float(v), self.alpha, self.spending) for v in t])
-        return np.diff(f) / hypotheses
+        """The difference test's nominal level at each stage (K,): 2 Phi(-c_k) with c_k the
+        exact boundaries of this design's spending of alpha / hypotheses (at stage 1, and
+        for one stage, the spent alpha itself; later ones larger)."""
+        c = boundaries(tuple(self.fractions()), tuple(self.spent_at(self.alpha) / hypotheses))
+        return 2 * stats.norm.sf(np.array(c))
+
+    def equivalence_levels(self, hypotheses: int, cap_rate: bool = False) -> np.ndarray:
+        """The equivalence test's level at each stage (K,), summing to alpha / hypotheses
+        (Bonferroni over stages): zero at the stages where equivalence cannot reach its level
+        (equivalence_reachable, on cap rates when `cap_rate`), whose share goes to the first
+        stage that can; all zero if none can."""
+        spend = self.spent_at(self.alpha) / hypotheses  # (K,)
+        levels = np.zeros_like(spend)
+        for k, n in enumerate(self.sizes()):
+            if equivalence_reachable(n, n, float(spend[:k + 1].sum()), self.margin, cap_rate):
+                levels[k], levels[k + 1:] = spend[:k + 1].sum(), spend[k + 1:]
+                break
+        return levels
+
+    def ci_quantiles(self, confidence: float = CONFIDENCE) -> np.ndarray:
+        """Critical values (K,) of repeated confidence intervals at `confidence`: the exact
+        boundaries of 1 - confidence spent the design's way."""
+        return np.array(boundaries(tuple(self.fractions()),
+                                   tuple(self.spent_at(1 - confidence))))
 
     def to_dict(self) -> dict[str, object]:
         return {"stage": self.stage, "max_seeds": self.max_seeds, "alpha": self.alpha,
@@ -128,43 +218,56 @@ class Decision:
     seeds: int
     """Seeds per sample the last test used (0: none yet)."""
     p: float
-    """The permutation p-value of P(improvement) = 1/2 at that test."""
+    """The difference test's p-value of P(improvement) = 1/2 at that test."""
     equivalence_p: float
-    """The TOST p-value at that test."""
+    """The equivalence test's p-value at that test."""
     level: float
-    """The level both were compared with."""
+    """The level the difference test's p was compared with."""
+    equivalence_level: float = math.nan
+    """The level the equivalence p was compared with (0 where equivalence is unreachable)."""
+    p_improvement: float = math.nan
+    """P(improvement) on the seeds of that test."""
+    p_improvement_lo: float = math.nan
+    """Its repeated confidence interval at that stage (Design.ci_quantiles): lower end."""
+    p_improvement_hi: float = math.nan
+    """Upper end."""
 
 
 Tests = tuple[Callable[[np.ndarray, np.ndarray], float],
-              Callable[[np.ndarray, np.ndarray, float], float]]
-TESTS: Tests = (decisions.difference_p, decisions.equivalence_p)
+              Callable[[np.ndarray, np.ndarray, float | None, float], float]]
+"""(difference p of x, y; equivalence p of x, y, cap, margin)."""
+TESTS: Tests = (decisions.difference_p, decisions.capped_equivalence_p)
 
 
 def decide_question(x: Sequence[float], y: Sequence[float], design: Design, hypotheses: int,
                     tests: Tests = TESTS, cap: float | None = None) -> Decision:
     """Run one question's stages on its variant's seeds x and the baseline's y, each in seed
     order (n,) (m,), as far as both reach: the decision, or "open" when the seeds run out
-    before one is made (and before the last stage). With a `cap`, equivalence is tested on
-    cap rates (dqn.stats.equivalence.cap_rate_equivalence_p)."""
+    before one is made (and before the last stage). With a `cap`, equivalence is also tested
+    on cap rates (dqn.stats.equivalence.capped_equivalence_p)."""
     x, y = finite(x), finite(y)
     difference, equivalence = tests
-    if cap is not None:
-        def equivalence(a: np.ndarray, b: np.ndarray, margin: float) -> float:
-            return decisions.capped_equivalence_p(a, b, cap, margin)
     sizes, levels = design.sizes(), design.levels(hypotheses)
+    eq_levels = design.equivalence_levels(hypotheses, cap_rate=cap is not None)
+    quantiles = design.ci_quantiles()
     last = Decision("open", None, 0, math.nan, math.nan, math.nan)
-    for k, (n, level) in enumerate(zip(sizes, levels, strict=True), start=1):
+    for k, n in enumerate(sizes, start=1):
         if x.size < n or y.size < n:
             return last
         a, b = x[:n], y[:n]
-        p, eq = difference(a, b), equivalence(a, b, design.margin)
-        if p <= level:
-            word = "better" if prob_improvement(a, b) > 0.5 else "worse"
-            return Decision(word, k, n, p, eq, float(level))
-        if eq <= level:
-            return Decision("equivalent", k, n, p, eq, float(level))
-        last = Decision("open" if k < len(sizes) else "inconclusive", None, n, p, eq,
-                        float(level))
+        p, eq = difference(a, b), equivalence(a, b, cap, design.margin)
+        estimate = prob_improvement(a, b)
+        lo, hi = prob_improvement_interval(a, b, quantile=float(quantiles[k - 1]))
+        if p <= levels[k - 1]:
+            verdict = "better" if estimate > 0.5 else "worse"
+        elif eq <= eq_levels[k - 1]:
+            verdict = "equivalent"
+        else:
+            verdict = "open" if k < len(sizes) else "inconclusive"
+        last = Decision(verdict, None if verdict in ("open", "inconclusive") else k, n, p, eq,
+                        float(levels[k - 1]), float(eq_levels[k - 1]), estimate, lo, hi)
+        if last.stage is not None:
+            return last
     return last
 
 
@@ -173,7 +276,7 @@ def decide_study(samples: Mapping[tuple[str, str], tuple[Sequence[float], Sequen
                  caps: Mapping[tuple[str, str], float | None] | None = None,
                  ) -> dict[tuple[str, str], Decision]:
     """Every question of a study, keyed (variant, metric) -> (variant seeds, baseline seeds)
-    in seed order, decided with one Bonferroni family over the most nulls that can be true at
+    in seed order, decided with one family over the most nulls that can be true at
     once (design_family); `caps` per question as decide_question's `cap`."""
     caps = caps or {}
     hypotheses = design_family({q: caps.get(q) for q in samples})

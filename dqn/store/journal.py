@@ -48,6 +48,7 @@ class StudyHeader(Protocol):
     question: str
     baseline: str
     margin: float  # equivalence margin of the study's verdicts
+    final_window: int | None  # evaluations a final score averages (None: the default)
     variants: dict[str, Any]  # in study-file order
     commit_weights: bool  # keep the final weights in git (dqn.store.weights)
 
@@ -80,6 +81,8 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
         "rows": {t: to_text(getattr(r, t), study.name, unit.variant).to_csv(index=False)
                  for t in TABLES},
     }
+    if getattr(study, "final_window", None) is not None:  # recorded only when declared
+        entry["final_window"] = study.final_window
     with locked(out):
         _clear_stale(out)
         pending = out / PENDING
@@ -169,6 +172,9 @@ def _next_run(state: Check, j: dict[str, Any], config: Config,
     run = {k: v for k, v in state.run.items() if k not in ("variants", "format")}
     run.update(format=FORMAT, study=j["study"], question=j["question"], baseline=j["baseline"],
                margin=j.get("margin", MARGIN))
+    run.pop("final_window", None)  # the study file as it is now declares it, or not
+    if j.get("final_window") is not None:
+        run["final_window"] = j["final_window"]
     if "settings" in j:  # the command line's overrides of the run that wrote this unit
         run.pop("settings", None)
         if j["settings"]:
