@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn.analysis import cache
+from dqn.analysis import cache, scoring
 from dqn.atlas.spec import AtlasSpec, column_name
 from dqn.stats import decisions, meta
 from dqn.store.tables import write_atomic
@@ -112,9 +112,7 @@ def _atlas_verdicts(table: pd.DataFrame) -> None:
     n = np.tile(table.loc[done, "seeds"].to_numpy(int), 2)
     m = np.tile(table.loc[done, "baseline_seeds"].to_numpy(int), 2)
     est, p_diff, p_eq = pick("p_improvement"), pick("verdict_p"), pick("equivalence_p")
-    # a final score's two nulls exclude each other unless its equivalence test is on cap rates
-    exclusive = np.concatenate([table.loc[done, "equivalence_on"].ne("cap rate").to_numpy(bool),
-                                np.ones(k, bool)])
+    exclusive = scoring.exclusive_pairs(table.loc[done])  # (2 k,) as within a column
     adj, _, words = decisions.decide(est, p_diff, p_eq, n, m, exclusive=exclusive)
     table["atlas_family_size"] = decisions.family_size(p_diff, p_eq, exclusive)
     q = meta.bh_adjust(p_diff)  # the map's difference tests, FDR
