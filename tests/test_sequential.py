@@ -5,7 +5,6 @@ seeds than a fixed design of the same power."""
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import numpy as np
 import pytest
@@ -15,10 +14,23 @@ from scipy import stats
 from dqn.stats import decisions, equivalence, sequential
 from dqn.stats.sequential import Design
 
+
+def rank_permutation_p(x: np.ndarray, y: np.ndarray, n_resamples: int = 999) -> float:
+    """A Monte-Carlo permutation p-value of P(improvement) = 1/2, written here for speed:
+    |rank sum of x - its mean| over `n_resamples` seeded relabellings of the pooled mid-ranks,
+    p = (1 + #{relabelled >= observed}) / (1 + n_resamples), valid at any n_resamples."""
+    ranks = stats.rankdata(np.concatenate([x, y]))  # (n + m,)
+    rng = np.random.default_rng(0)
+    relabelled = rng.permuted(np.tile(ranks, (n_resamples, 1)), axis=1)[:, :x.size]
+    centre = x.size * (ranks.size + 1) / 2
+    observed = abs(ranks[:x.size].sum() - centre)
+    extreme = np.abs(relabelled.sum(axis=1) - centre) >= observed - 1e-9
+    return float((1 + extreme.sum()) / (1 + n_resamples))
+
+
 # Monte-Carlo permutation p-values stay valid with fewer relabellings; 999 keep the
 # simulations fast and still reach every level used below (smallest p 0.001).
-FAST: sequential.Tests = (partial(decisions.permutation_p, n_resamples=999),
-                          decisions.capped_equivalence_p)
+FAST: sequential.Tests = (rank_permutation_p, decisions.capped_equivalence_p)
 
 
 def test_spending_by_hand():
