@@ -61,11 +61,12 @@ def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,
     study = study if study is not None else load_results(folder)
     summary = summarize(study, n_resamples, scores=scores)
     write_summary(folder, summary)
-    windows = window_table(study, read_summary(csv))
+    summary = read_summary(csv)  # as written, so a cached read gives the same table
+    windows = window_table(study, summary)
     write_atomic(folder / WINDOWS_CSV,
                  lambda tmp: windows.to_csv(tmp, index=False, float_format="%.6g"))
     write_atomic(source, lambda tmp: tmp.write_text(now + "\n"))
-    return read_summary(csv)  # as written, so a cached read gives the same table
+    return summary
 
 
 def cached_windows(folder: Path, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:

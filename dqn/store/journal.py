@@ -81,7 +81,7 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
         "rows": {t: to_text(getattr(r, t), study.name, unit.variant).to_csv(index=False)
                  for t in TABLES},
     }
-    if getattr(study, "final_window", None) is not None:  # recorded only when declared
+    if study.final_window is not None:  # recorded only when declared
         entry["final_window"] = study.final_window
     with locked(out):
         _clear_stale(out)
