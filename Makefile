@@ -41,7 +41,7 @@ STUDY_ARGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(STEPS),--steps $(STEPS)) \
 # the ray extra is installed only when something asks for Ray
 RAY_SETUP = $(if $(filter ray,$(EXECUTOR)),setup-ray)
 
-.PHONY: help setup setup-ray study sweep play atlas atlas-figures figures report test test-slow test-ray regress bench lint \
+.PHONY: help setup setup-ray study sweep play atlas atlas-figures figures report test test-slow test-ray regress golden compare mutants bench lint \
 	clean all-studies
 
 help:
@@ -65,6 +65,10 @@ help:
 	@echo "make test-slow        longer fault-injection checks"
 	@echo "make test-ray         the Ray executor on a local two-node cluster"
 	@echo "make regress          every learning expectation at full seed counts"
+	@echo "make compare OLD=<study or folder> NEW=<folder> [MARGIN=0.05]"
+	@echo "                      paired-by-seed non-inferiority of a new training against an old"
+	@echo "make golden           re-record the golden runs (tests/golden) after a NUMERICS bump"
+	@echo "make mutants          plant each bug of tests/mutants and report which tier catches it"
 	@echo "make bench [DEVICE=]  seed-steps per second against the seed count"
 	@echo "make lint             ruff"
 	@echo "make setup | setup-ray | clean"
@@ -130,7 +134,7 @@ report: setup
 	$(PY) -m dqn report $(if $(OUT),--out $(OUT))
 
 test: setup
-	$(PY) -m pytest -n 2 -m "not regress and not slow and not ray"
+	$(PY) -m pytest -n 2 -m "not regress and not slow and not ray and not mutants"
 
 # longer checks kept out of make test (e.g. a writer killed at every one of its renames)
 test-slow: setup
@@ -142,6 +146,19 @@ test-ray: setup-ray
 
 regress: setup
 	$(PY) -m pytest -m regress
+
+OLD ?=
+NEW ?=
+MARGIN ?=
+compare: setup
+	$(PY) -m dqn compare $(OLD) $(NEW) $(if $(MARGIN),--margin $(MARGIN))
+
+golden: setup
+	rm -rf tests/golden/results
+	$(PY) -m dqn study tests/golden/golden.toml --out tests/golden/results --no-figures
+
+mutants: setup
+	$(PY) -m pytest -m mutants tests/mutants -s
 
 bench: setup
 	$(PY) -m dqn bench $(if $(DEVICE),--device $(DEVICE))

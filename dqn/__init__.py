@@ -20,3 +20,8 @@ read CSVs and must not need torch (`make figures`, `make report`). Only run and 
 Public API (thin aliases kept at the top level): `from dqn.config import Config`,
 `from dqn.train import train`, and `python -m dqn`.
 """
+
+from dqn.base import numerics as _numerics
+
+_numerics.pin()  # before torch computes anything: the same CPU numbers on every AVX2 machine
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+import dqn  # noqa: F401  (pins the CPU numerics, dqn.base.numerics, before torch computes)
+
 
 @pytest.fixture
 def single_thread_torch():

@@ -34,7 +34,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
 }
 PACKAGES = tuple(MAY_IMPORT)
 # The only modules at the top of dqn/: the entry point and the public aliases.
-TOP_LEVEL = {"__init__": (), "__main__": ("cli",), "config": ("base",), "train": ("core",)}
+# dqn/__init__ imports base.numerics only, to pin the CPU numerics before torch computes
+TOP_LEVEL = {"__init__": ("base",), "__main__": ("cli",), "config": ("base",), "train": ("core",)}
 MAX_LINES = 320  # "at most about 300"
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 from analysis_fixtures import make_study
 
 from dqn.base.provenance import NUMERICS
-from dqn.store.reproduce import differences
+from dqn.store.reproduce import compare, config_changes, differences
 from dqn.store.tables import read_text
+
+CPU = {"machine": "x86_64", "aten": "AVX2", "probe": "0123456789abcdef"}
 
 
 def _pair(tmp_path: Path) -> tuple[Path, Path]:
@@ -20,6 +22,7 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
     for meta in run["variants"].values():  # as the runner records them
         for chunk in meta["chunks"]:
             chunk["numerics"] = NUMERICS
+            chunk["cpu_numerics"] = CPU
     (committed / "run.json").write_text(json.dumps(run))
     fresh = tmp_path / "fresh" / committed.name
     shutil.copytree(committed, fresh)
@@ -56,13 +59,63 @@ def test_a_missing_row_is_counted(tmp_path: Path) -> None:
     assert "toy / no_target" in found and "60 rows committed, 59 now" in found
 
 
-def test_other_numerics_or_another_config_are_not_compared_row_by_row(tmp_path: Path) -> None:
+def _edit_run(folder: Path, edit) -> None:
+    run = json.loads((folder / "run.json").read_text())
+    edit(run)
+    (folder / "run.json").write_text(json.dumps(run))
+
+
+def test_rows_of_other_numerics_are_stale_not_compared(tmp_path: Path) -> None:
     committed, fresh = _pair(tmp_path)
-    run = json.loads((committed / "run.json").read_text())
-    for chunk in run["variants"]["baseline"]["chunks"]:
-        chunk["numerics"] = "old"
-    run["variants"]["soft_target"]["config_hash"] = "another"
-    (committed / "run.json").write_text(json.dumps(run))
-    found = differences(fresh, committed)
-    assert len(found) == 1, found
-    assert f"numerics ['old'], the code is numerics {NUMERICS!r}: re-run the study" in found[0]
+
+    def old_numerics(run):
+        for chunk in run["variants"]["baseline"]["chunks"]:
+            chunk["numerics"] = "old"
+    _edit_run(committed, old_numerics)
+    found = compare(fresh, committed)
+    assert len(found.failures) == 1, found
+    assert f"numerics ['old'], the code is numerics {NUMERICS!r}: re-run the study" in \
+        found.failures[0]
+    assert found.compared == ["toy / no_target, seeds 0-2", "toy / soft_target, seeds 0-2"]
+
+
+def test_a_changed_config_names_the_keys(tmp_path: Path) -> None:
+    committed, fresh = _pair(tmp_path)
+
+    def other_gamma(run):
+        meta = run["variants"]["no_target"]
+        meta["config_hash"], meta["config"]["gamma"] = "another", 0.5
+    _edit_run(fresh, other_gamma)
+    (found,) = differences(fresh, committed)
+    assert "toy / no_target, seeds 0-2: the config differs" in found
+    assert "gamma: '(absent)' -> 0.5" in found
+
+
+def test_a_shorter_training_is_not_compared(tmp_path: Path) -> None:
+    committed, fresh = _pair(tmp_path)
+
+    def shorter(run):
+        for meta in run["variants"].values():
+            meta["config_hash"], meta["config"]["total_steps"] = "another", 100
+    _edit_run(fresh, shorter)
+    found = compare(fresh, committed)
+    assert found.failures == found.compared == found.skipped == []
+
+
+def test_rows_from_other_cpu_numerics_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    committed, fresh = _pair(tmp_path)
+
+    def elsewhere(run):
+        for chunk in run["variants"]["baseline"]["chunks"]:
+            chunk["cpu_numerics"] = {**CPU, "probe": "fedcba9876543210"}
+    _edit_run(committed, elsewhere)
+    found = compare(fresh, committed)
+    assert found.failures == [] and len(found.compared) == 2
+    (why,) = found.skipped
+    assert "toy / baseline, seeds 0-2" in why and "fedcba9876543210" in why
+
+
+def test_config_changes_reads_absent_later_keys_as_their_defaults() -> None:
+    assert config_changes({"gamma": 0.9, "n_step": 1}, {"gamma": 0.9}) == []
+    assert config_changes({"gamma": 0.9, "n_step": 3}, {"gamma": 0.99}) == [
+        "gamma: 0.99 -> 0.9", "n_step: 1 -> 3"]

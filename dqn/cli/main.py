@@ -12,6 +12,7 @@ from dqn.atlas.spec import AtlasError
 from dqn.base.config import FIELDS, ConfigError, field_docs
 from dqn.base.paths import RESULTS_DIR
 from dqn.cli import atlas as atlas_cli
+from dqn.cli import compare as compare_cli
 from dqn.figures.plots import draw_studies
 from dqn.figures.style import FORMATS
 from dqn.report import findings
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="default: <results-dir>/bench")
     p.add_argument("--tiny", action="store_true", help="a seconds-long run (for tests)")
     atlas_cli.add_parsers(sub)
+    compare_cli.add_parsers(sub)
 
     args = parser.parse_args(argv)
     if args.studies_dir is not None:
@@ -309,4 +311,5 @@ def _bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {"study": _study, "sweep": _sweep, "figures": _figures, "report": _report,
             "export": _export, "play": _play, "list": _list, "config": _config,
-            "recipes": _recipes, "bench": _bench, **atlas_cli.COMMANDS}
+            "recipes": _recipes, "bench": _bench, **atlas_cli.COMMANDS,
+            **compare_cli.COMMANDS}

@@ -9,10 +9,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hashlib
 import os
+import platform
 from collections.abc import Iterator
 
 import torch
+
+from dqn.base import numerics
 
 
 def resolve_device(name: str) -> torch.device:
@@ -20,6 +24,39 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _probe() -> str:
+    """sha256 (16 hex digits) of a fixed sequence of plain torch ops of the shapes and kinds
+    training uses (batched matrix products, reductions, norms, elementwise maths, the
+    generator). Two machines that give the same probe add floats in the same order in these
+    kernels; it reads none of the project's code, so a change to the agent cannot change it."""
+    g = torch.Generator().manual_seed(12345)
+    x = torch.randn(8, 32, 4, generator=g)  # (S, B, obs_dim)
+    w1, w2 = torch.randn(8, 4, 64, generator=g), torch.randn(8, 64, 64, generator=g)
+    w3 = torch.randn(8, 64, 256, generator=g)
+    h = torch.relu(torch.baddbmm(torch.randn(8, 1, 64, generator=g), x, w1))  # (S, B, 64)
+    h2 = torch.tanh(torch.bmm(h, w2))  # (S, B, 64)
+    big = torch.bmm(torch.randn(8, 128, 64, generator=g), w3)  # (S, 128, 256)
+    flat = torch.randn(8, 5000, generator=g)
+    parts = [h2, big, h2.sum(dim=1), h2.mean(dim=(1, 2)), big.amax(dim=2),
+             torch.linalg.vector_norm(flat, dim=1), flat.exp().log1p(), flat.cumsum(dim=1),
+             torch.softmax(big, dim=-1), torch.addcdiv(flat, flat, flat.abs().sqrt() + 1e-8),
+             (h2 @ h2.transpose(1, 2)).sum(), torch.rand(8, 100, generator=g),
+             torch.randint(0, 5000, (8, 32), generator=g).float()]
+    digest = hashlib.sha256()
+    for t in parts:
+        digest.update(t.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def cpu_numerics() -> dict[str, str]:
+    """How this process computes on the CPU: the machine, ATen's kernel build, the pinned
+    variables (dqn.base.numerics) and the probe. Each chunk of a CPU run records it; two runs
+    can only be compared bit for bit when theirs agree (dqn.store.reproduce)."""
+    return {"machine": platform.machine(), "aten": torch.backends.cpu.get_cpu_capability(),
+            **numerics.settings(), "probe": _probe()}
 
 
 def cpu_threads() -> int:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 import dqn.core.train  # looked up at call time (dqn.core.train.train), so tests can patch it
 from dqn.base.config import Config
 from dqn.base.provenance import versions
-from dqn.core.device import resolve_device
+from dqn.core.device import cpu_numerics, resolve_device
 from dqn.core.records import Records
 from dqn.store.units import Unit, UnitResult
 
@@ -71,8 +71,10 @@ def train_unit(config: Config, seeds: Sequence[int], train_fn: TrainFn | None = 
     fn = train_fn if train_fn is not None else dqn.core.train.train
     records = (fn(config, list(seeds), progress=progress) if progress is not None
                else fn(config, list(seeds)))
-    return UnitResult(records=records, device=str(resolve_device(config.device)),
-                      host=socket.gethostname(), versions=versions())
+    device = resolve_device(config.device)
+    return UnitResult(records=records, device=str(device), host=socket.gethostname(),
+                      versions=versions(),
+                      cpu_numerics=cpu_numerics() if device.type == "cpu" else None)
 
 
 # local ---------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ def write_unit(out: Path, study: StudyHeader, unit: Unit, result: UnitResult, *,
              "versions": result.versions, "wall_time_s": round(r.wall_time_s, 2),
              "seed_steps_per_s": round(r.seed_steps_per_s, 1),
              "diverged_seeds": r.diverged_seeds, "git_commit": git_commit()}
+    if result.cpu_numerics is not None:  # what an exact reproduction must match
+        chunk["cpu_numerics"] = result.cpu_numerics
     if study_file is not None:
         chunk["study_file"] = study_file
     entry = {

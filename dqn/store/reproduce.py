@@ -11,10 +11,12 @@ results.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from dqn.base.config import LATER_DEFAULTS
 from dqn.base.provenance import NUMERICS
 from dqn.base.schema import TABLES
 from dqn.store.store import check
@@ -22,7 +24,7 @@ from dqn.store.tables import digest, unit_rows
 
 STEP_COLUMN = {"episodes": "episode", "evals": "env_step", "diagnostics": "env_step"}
 ADVICE = ("find the change to learning, or, if the numbers changed on purpose, bump "
-          "dqn.base.provenance.NUMERICS and re-run the affected studies (docs/reliability.md, "
+          "dqn.base.provenance.NUMERICS and re-run the affected studies (docs/testing.md, "
           "Regression checks)")
 
 
@@ -47,37 +49,94 @@ def first_difference(old: pd.DataFrame, new: pd.DataFrame, table: str) -> str:
     return f"{len(old)} rows committed, {len(new)} now"
 
 
-def differences(fresh: Path, committed: Path) -> list[str]:
-    """How the rows of `fresh` (a results folder just trained) differ from those of
-    `committed` for every variant trained with the same config (config hash) on seeds the
-    committed folder holds; an empty list when they agree or nothing is comparable. Each
-    message names the study, variant, seeds and table, the first differing row, and what to
-    do."""
+@dataclass
+class Comparison:
+    """What comparing a fresh run with committed results found, one line per unit."""
+
+    failures: list[str] = field(default_factory=list)
+    """Rows, config or numerics version that differ: a change to learning."""
+    compared: list[str] = field(default_factory=list)
+    """Units whose rows matched the committed ones bit for bit."""
+    skipped: list[str] = field(default_factory=list)
+    """Units that could not be compared bit for bit here, and why (another machine's CPU
+    numerics)."""
+
+
+def config_changes(new: dict, old: dict) -> list[str]:
+    """'key: old -> new' for every config key that differs; a key missing from an older
+    record counts as its LATER_DEFAULTS value (added after those results were made)."""
+    changed = []
+    for key in sorted(set(new) | set(old)):
+        a = old.get(key, LATER_DEFAULTS.get(key, "(absent)"))
+        b = new.get(key, LATER_DEFAULTS.get(key, "(absent)"))
+        if a != b:
+            changed.append(f"{key}: {a!r} -> {b!r}")
+    return changed
+
+
+def compare(fresh: Path, committed: Path) -> Comparison:
+    """Compare the rows of `fresh` (a results folder just trained) with those of `committed`
+    for every variant trained for as many steps on seeds the committed folder holds.
+
+    - config: any key that differs (a changed default, say) is a failure, naming the keys.
+    - numerics version: committed rows of another NUMERICS are a failure (stale results).
+    - CPU numerics: rows made where the CPU computed differently (dqn.core.device.cpu_numerics)
+      cannot be compared bit for bit; the unit is skipped with the reason.
+    - rows: every table's rows of the unit's seeds must match byte for byte (sha256); a
+      failure names the study, variant, seeds and table, the first differing row, and what to
+      do.
+    """
+    found = Comparison()
     if not (Path(committed) / "run.json").is_file():
-        return []
+        return found
     new, old = check(Path(fresh)), check(Path(committed))
-    found = []
     for variant, meta in (new.run.get("variants") or {}).items():
         was = (old.run.get("variants") or {}).get(variant)
-        if not was or was.get("config_hash") != meta.get("config_hash"):
-            continue  # another training: nothing to reproduce
+        if not was:
+            continue
         units = old.valid.get(variant, [])
         held = {s for u in units for s in u["seeds"]}
+        config, old_config = meta.get("config", {}), was.get("config", {})
+        if config.get("total_steps") != old_config.get("total_steps"):
+            continue  # a shorter training: nothing to reproduce
         for chunk in meta.get("chunks", []):
             seeds = list(chunk["seeds"])
             if not set(seeds) <= held:
                 continue
             where = f"{new.run.get('study')} / {variant}, seeds {seeds[0]}-{seeds[-1]}"
-            versions = {u.get("numerics") for u in units if set(u["seeds"]) & set(seeds)}
-            if versions != {NUMERICS}:
-                found.append(f"{where}: the committed rows ({committed}) were made by numerics "
-                             f"{sorted(versions)}, the code is numerics {NUMERICS!r}: re-run "
-                             "the study so its results are current")
+            if was.get("config_hash") != meta.get("config_hash"):
+                changes = "; ".join(config_changes(config, old_config)) or "the config hash"
+                found.failures.append(f"{where}: the config differs from the committed one "
+                                      f"({committed}): {changes}. A changed default? {ADVICE}")
                 continue
+            mine = [u for u in units if set(u["seeds"]) & set(seeds)]
+            versions = {u.get("numerics") for u in mine}
+            if versions != {NUMERICS}:
+                found.failures.append(
+                    f"{where}: the committed rows ({committed}) were made by numerics "
+                    f"{sorted(versions)}, the code is numerics {NUMERICS!r}: re-run the study "
+                    "so its results are current")
+                continue
+            cpu = chunk.get("cpu_numerics")
+            theirs = [u.get("cpu_numerics") for u in mine]
+            if cpu is None or any(t != cpu for t in theirs):
+                found.skipped.append(f"{where}: the committed rows were made where the CPU "
+                                     f"computed {theirs[0] if theirs else None}, this run "
+                                     f"{cpu}; only the same CPU numerics reproduce bit for bit")
+                continue
+            bad = False
             for table in TABLES:
                 a = _rows(old.tables[table], variant, seeds)
                 b = _rows(new.tables[table], variant, seeds)
                 if len(a) != len(b) or (len(a) and digest(a) != digest(b)):
-                    found.append(f"{where}: {table}.csv differs from {committed}: "
-                                 f"{first_difference(a, b, table)}; {ADVICE}")
+                    bad = True
+                    found.failures.append(f"{where}: {table}.csv differs from {committed}: "
+                                          f"{first_difference(a, b, table)}; {ADVICE}")
+            if not bad:
+                found.compared.append(where)
     return found
+
+
+def differences(fresh: Path, committed: Path) -> list[str]:
+    """compare(fresh, committed)'s failures."""
+    return compare(fresh, committed).failures

@@ -45,6 +45,8 @@ class UnitResult:
     device: str
     host: str
     versions: dict[str, str]
+    cpu_numerics: dict[str, str] | None = None
+    """How the CPU computed (dqn.core.device.cpu_numerics); None on other devices."""
 
 
 def seeds_label(seeds: Sequence[int]) -> str:

@@ -4,7 +4,9 @@ Fast-tier expectations (`[fast.expect.*]`) carry the `learning` marker and run i
 full-tier ones (`[expect.*]`) also carry `regress` and run in `make regress` at the study's
 full seed count. Every test trains with the current code in a temporary directory (never the
 committed results), then scores with dqn.analysis.scoring; a failure names the value, its CI, the
-threshold, the seeds, the steps and where the CSVs were kept.
+threshold, the seeds, the steps and where the CSVs were kept. A training of the same config,
+seeds and steps as the committed results (the baseline's fast tier, every full tier) must also
+reproduce their rows bit for bit (dqn.store.reproduce): a failure names the first differing row.
 
 The fast tier (CI) holds two claims, each calibrated on disjoint seed sets with
 scripts/calibrate_fast_tier.py (details beside them in the study files):
@@ -22,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from dqn.analysis.expectations import Expectation, check
+from dqn.base.paths import RESULTS_DIR
 from dqn.run import runner, studyfile
+from dqn.store.reproduce import compare
 
 ALL = [e for path in studyfile.available().values() for e in studyfile.load(path).expectations()]
 
@@ -50,5 +54,10 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize("exp", [_param(e) for e in ALL])
 def test_expectation(exp: Expectation, trained) -> None:
-    outcome = check(exp, trained(exp))
+    folder = trained(exp)
+    outcome = check(exp, folder)
+    # exact reproduction: a run of committed results' config, seeds and steps must give their
+    # rows bit for bit (any change to learning fails here, even one the threshold misses)
+    changed = compare(folder, RESULTS_DIR / exp.study).failures
+    assert not changed, "\n".join(changed)
     assert outcome.passed, outcome.message
