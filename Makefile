@@ -134,7 +134,7 @@ report: setup
 	$(PY) -m dqn report $(if $(OUT),--out $(OUT))
 
 test: setup
-	$(PY) -m pytest -n 2 -m "not regress and not slow and not ray and not mutants"
+	$(PY) -m pytest -n 2 -m "not regress and not slow and not ray"
 
 # longer checks kept out of make test (e.g. a writer killed at every one of its renames)
 test-slow: setup
@@ -158,7 +158,7 @@ golden: setup
 	$(PY) -m dqn study tests/golden/golden.toml --out tests/golden/results --no-figures
 
 mutants: setup
-	$(PY) -m pytest -m mutants tests/mutants -s
+	$(PY) tests/mutants/harness.py $(if $(ONLY),--only $(ONLY))
 
 bench: setup
 	$(PY) -m dqn bench $(if $(DEVICE),--device $(DEVICE))
