@@ -145,7 +145,7 @@ test-ray: setup-ray
 	$(PY) -m pytest -m ray tests/ray
 
 regress: setup
-	$(PY) -m pytest -m regress
+	$(PY) -m pytest -m regress -rP
 
 OLD ?=
 NEW ?=

@@ -19,10 +19,12 @@ scripts/calibrate_fast_tier.py (details beside them in the study files):
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 
+from dqn.analysis import regression
 from dqn.analysis.expectations import Expectation, check
 from dqn.base.paths import RESULTS_DIR
 from dqn.run import runner, studyfile
@@ -58,6 +60,14 @@ def test_expectation(exp: Expectation, trained) -> None:
     outcome = check(exp, folder)
     # exact reproduction: a run of committed results' config, seeds and steps must give their
     # rows bit for bit (any change to learning fails here, even one the threshold misses)
-    changed = compare(folder, RESULTS_DIR / exp.study).failures
-    assert not changed, "\n".join(changed)
+    committed = RESULTS_DIR / exp.study
+    changed = compare(folder, committed).failures
+    table = ""
+    if exp.tier == "full" and (committed / "run.json").is_file():
+        # make regress (-rP) prints, for each full tier, the paired comparison with the
+        # committed results: what a deliberate change of numbers must show (docs/testing.md)
+        with contextlib.suppress(regression.NothingToCompare):
+            table = regression.format_table(regression.compare_folders(committed, folder))
+            print(f"{exp.study} against {committed}:\n{table}")
+    assert not changed, "\n".join(changed) + (f"\n{table}" if table else "")
     assert outcome.passed, outcome.message

@@ -81,7 +81,8 @@ def run_one(mutant: Mutant | None) -> dict:
         "auc_iqm": round(b["auc_iqm"], 3), "p_final": round(b["p_final"], 2),
         "p_auc": round(b["p_auc"], 2),
         "exact_baseline": "caught" if out["exact"] else "passed",
-        "exact_golden": (f"caught ({len(out['golden'])} of 21)" if out["golden"]
+        "exact_golden": (f"caught ({len(set(out['golden']))} of {out['golden_runs']})"
+                         if out["golden"]
                          else "passed"),
         "fast_tier": "caught" if out["fast"] else "passed",
         "caught_by": ("exact check" if exact else "") + (" + fast tier" if out["fast"] else "")

@@ -45,8 +45,8 @@ def main() -> int:
                    progress=False)
         found = compare(Path(tmp) / "golden" / "golden",
                         args.committed / "tests" / "golden" / "results" / "golden")
-        out["golden"] = [f.split(":")[0] for f in found.failures]
-        out["golden_compared"] = len(found.compared)
+        out["golden"] = sorted({f.split(":")[0] for f in found.failures})  # failing runs
+        out["golden_runs"] = len(found.compared) + len(set(out["golden"]))
         new = study_scores(load(trained["baseline"]))
         old = study_scores(load(args.committed / "results" / "baseline"))
         new, old = new[new["variant"] == "baseline"], old[old["variant"] == "baseline"]
