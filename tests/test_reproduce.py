@@ -10,7 +10,7 @@ from pathlib import Path
 from analysis_fixtures import make_study
 
 from dqn.base.provenance import NUMERICS
-from dqn.store.reproduce import compare, config_changes, differences
+from dqn.store.reproduce import compare, config_changes
 from dqn.store.tables import read_text
 
 CPU = {"machine": "x86_64", "aten": "AVX2", "probe": "0123456789abcdef"}
@@ -31,8 +31,8 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_identical_rows_agree(tmp_path: Path) -> None:
     committed, fresh = _pair(tmp_path)
-    assert differences(fresh, committed) == []
-    assert differences(fresh, tmp_path / "nowhere") == []
+    assert compare(fresh, committed).failures == []
+    assert compare(fresh, tmp_path / "nowhere").failures == []
 
 
 def test_a_changed_value_is_named_with_its_row(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_a_changed_value_is_named_with_its_row(tmp_path: Path) -> None:
     old = evals.loc[i, "return"]
     evals.loc[i, "return"] = "123.4"
     evals.to_csv(fresh / "evals.csv", index=False)
-    found = differences(fresh, committed)
+    found = compare(fresh, committed).failures
     assert len(found) == 1, found
     step = evals.loc[i, "env_step"]
     assert "toy / baseline, seeds 0-2: evals.csv differs" in found[0]
@@ -55,7 +55,7 @@ def test_a_missing_row_is_counted(tmp_path: Path) -> None:
     evals = read_text(fresh / "evals.csv")
     last = evals.index[(evals["variant"] == "no_target") & (evals["seed"] == "2")][-1]
     evals.drop(index=last).to_csv(fresh / "evals.csv", index=False)
-    (found,) = differences(fresh, committed)
+    (found,) = compare(fresh, committed).failures
     assert "toy / no_target" in found and "60 rows committed, 59 now" in found
 
 
@@ -86,7 +86,7 @@ def test_a_changed_config_names_the_keys(tmp_path: Path) -> None:
         meta = run["variants"]["no_target"]
         meta["config_hash"], meta["config"]["gamma"] = "another", 0.5
     _edit_run(fresh, other_gamma)
-    (found,) = differences(fresh, committed)
+    (found,) = compare(fresh, committed).failures
     assert "toy / no_target, seeds 0-2: the config differs" in found
     assert "gamma: '(absent)' -> 0.5" in found
 

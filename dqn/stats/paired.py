@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from dqn.stats.estimators import finite
+
 EXACT_SEEDS = 16
 """Up to this many pairs every sign pattern is enumerated (2^16 = 65,536)."""
 MONTE_CARLO = 99_999
@@ -27,12 +29,17 @@ MONTE_CARLO = 99_999
 SEED = 0
 
 
+def _pairs(d: Any) -> np.ndarray | None:
+    """The finite paired differences (n,), or None below two pairs."""
+    d = finite(d)
+    return d if d.size >= 2 else None
+
+
 def noninferiority_p(d: Any, margin: float, seed: int = SEED) -> float:
     """One-sided p-value of H0: centre of d <= -margin, from paired differences d (n,)
     (NaN pairs dropped; NaN below two pairs)."""
-    d = np.asarray(d, dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size < 2:
+    d = _pairs(d)
+    if d is None:
         return float("nan")
     shifted = d + margin  # (n,)
     exact = d.size <= EXACT_SEEDS
@@ -46,9 +53,8 @@ def noninferiority_p(d: Any, margin: float, seed: int = SEED) -> float:
 def lower_bound(d: Any, confidence: float = 0.95) -> float:
     """One-sided Student-t lower confidence bound of the mean of d (n,); d's mean when every
     difference is the same."""
-    d = np.asarray(d, dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size < 2:
+    d = _pairs(d)
+    if d is None:
         return float("nan")
     sd = d.std(ddof=1)
     if sd == 0:
@@ -60,9 +66,8 @@ def power_at_no_change(d: Any, margin: float, alpha: float) -> float:
     """Chance the test declares non-inferiority at level alpha when nothing truly changed,
     for this many pairs with the spread (SD) of the observed differences d (n,); normal
     approximation Phi(margin sqrt(n) / sd - z_(1 - alpha)). 1 when every difference is 0."""
-    d = np.asarray(d, dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size < 2:
+    d = _pairs(d)
+    if d is None:
         return float("nan")
     sd = d.std(ddof=1)
     if sd == 0:

@@ -4,8 +4,8 @@ Training on the CPU is deterministic and a seed's numbers depend on that seed al
 (docs/reliability.md), so a run of the same config and seeds as a committed study must write
 the same rows, byte for byte, as long as the numerics version (dqn.base.provenance.NUMERICS)
 is the same. Any difference is a change to learning: a bug, or a deliberate change of the
-numbers that needs NUMERICS bumped and the affected studies re-run. The fast learning tier
-(tests/learning) calls `differences` after each training run whose config matches committed
+numbers that needs NUMERICS bumped and the affected studies re-run. The learning tiers
+(tests/learning) call `compare` after each training run whose config matches committed
 results.
 """
 
@@ -135,8 +135,3 @@ def compare(fresh: Path, committed: Path) -> Comparison:
             if not bad:
                 found.compared.append(where)
     return found
-
-
-def differences(fresh: Path, committed: Path) -> list[str]:
-    """compare(fresh, committed)'s failures."""
-    return compare(fresh, committed).failures
