@@ -1,0 +1,347 @@
+"""Batched classic-control environments on the training device: CartPole-v0/v1, Acrobot-v1 and
+MountainCar-v0, every seed's sub-env stepped at once with no Python loop over sub-envs.
+
+Each step is gymnasium's own arithmetic, written once against an array module `xp`: the same
+float64 state, the same operations in the same order (the expressions below are gymnasium 1.x's,
+term for term), float32 observations, gymnasium's termination, truncation at the registry's
+episode limit and its NEXT_STEP autoreset (the step after a terminated or truncated one resets
+the sub-env, ignores its action and returns reward 0, terminated and truncated False).
+
+- On the CPU `xp` is numpy, over the tensors' own memory (torch.from_numpy shares it, nothing is
+  copied). It is also what gymnasium computes with, so every number is bit-identical to
+  gymnasium's environment on this machine (tests/envs/test_classic.py checks 10,000+ steps per
+  environment). torch's own float64 sin/cos (SLEEF) differ from the C library's in the last
+  bit for about 1 argument in 700, which would change the trajectories.
+- On any other device `xp` is torch: the state stays on the device. Trigonometric results may
+  then differ in the last bit from gymnasium's; the tests measure how much (on the CPU, by
+  forcing xp = torch).
+
+Initial states are drawn on the host exactly as dqn.core.envs.SeededVecEnv draws them (so
+either backend gives the same episodes): CartPole's from (sub-env key, reset count) counters,
+Acrobot's and MountainCar's from each sub-env's own gymnasium generator seeded with its key.
+They are drawn ahead, BLOCK resets per sub-env at a time, into a ring on the device that the
+step indexes with each sub-env's reset count; every BLOCK steps the host tops the ring up (one
+read of the reset counts: no per-step host round trip on a GPU).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dqn.core.seeding import mix64, unit_uniform
+
+BLOCK = 64
+"""Resets drawn per sub-env at a time; a sub-env resets at most once a step, so topping the
+ring up every BLOCK steps to BLOCK resets ahead never runs it dry."""
+
+WRAPS = 4
+"""Passes of Acrobot's angle wrap (gymnasium's `while x > M: x -= 2 pi` loop). One step moves an
+angle by at most about (9 pi + acceleration) x 0.2 s, under 2 pi: measured at most 1 pass over
+10^6 random steps; the test fails if a state ever needs more."""
+
+
+def f32(xp: ModuleType, x: Any) -> Any:
+    """x as float32 in either array module."""
+    return x.astype(np.float32) if xp is np else x.to(torch.float32)
+
+
+def power2(xp: ModuleType, x: Any) -> Any:
+    """x**2 as gymnasium's scalar `x**2` computes it: the C library's pow(x, 2.0), which is not
+    always x * x rounded (about 1 argument in 1,000 differs in the last bit). numpy's
+    float_power calls it element by element; torch's pow(x, 2) is x * x."""
+    return np.float_power(x, 2.0) if xp is np else x**2
+
+
+def f64(xp: ModuleType, x: Any) -> Any:
+    """x as float64 in either array module."""
+    return x.astype(np.float64) if xp is np else x.to(torch.float64)
+
+
+# ---- CartPole (gymnasium.envs.classic_control.cartpole.CartPoleVectorEnv) ---------------------
+GRAVITY, MASSCART, MASSPOLE = 9.8, 1.0, 0.1
+TOTAL_MASS = MASSPOLE + MASSCART
+LENGTH = 0.5  # half the pole's length
+POLEMASS_LENGTH = MASSPOLE * LENGTH
+FORCE_MAG, TAU = 10.0, 0.02
+THETA_THRESHOLD = 12 * 2 * np.pi / 360
+X_THRESHOLD = 2.4
+CARTPOLE_LOW, CARTPOLE_HIGH = -0.05, 0.05
+
+
+def cartpole_step(xp: ModuleType, state: Any, action: Any) -> tuple[Any, Any]:
+    """One Euler step of every sub-env: (next state (4, n) float64, terminated (n,))."""
+    x, x_dot, theta, theta_dot = state
+    force = xp.sign(f64(xp, action) - 0.5) * FORCE_MAG
+    costheta = xp.cos(theta)
+    sintheta = xp.sin(theta)
+    temp = (force + POLEMASS_LENGTH * xp.square(theta_dot) * sintheta) / TOTAL_MASS
+    thetaacc = (GRAVITY * sintheta - costheta * temp) / (
+        LENGTH * (4.0 / 3.0 - MASSPOLE * xp.square(costheta) / TOTAL_MASS))
+    xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / TOTAL_MASS
+    x = x + TAU * x_dot
+    x_dot = x_dot + TAU * xacc
+    theta = theta + TAU * theta_dot
+    theta_dot = theta_dot + TAU * thetaacc
+    terminated = ((x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD)
+                  | (theta > THETA_THRESHOLD))
+    return xp.stack((x, x_dot, theta, theta_dot)), terminated
+
+
+def cartpole_obs(xp: ModuleType, state: Any) -> Any:
+    return f32(xp, state.T)
+
+
+# ---- Acrobot (gymnasium.envs.classic_control.acrobot.AcrobotEnv, "book" dynamics) --------------
+LINK_LENGTH_1, LINK_MASS_1, LINK_MASS_2 = 1.0, 1.0, 1.0
+LINK_COM_POS_1, LINK_COM_POS_2, LINK_MOI = 0.5, 0.5, 1.0
+MAX_VEL_1, MAX_VEL_2 = 4 * np.pi, 9 * np.pi
+ACROBOT_DT = 0.2
+
+
+def acrobot_dsdt(xp: ModuleType, s: tuple[Any, Any, Any, Any], a: Any) -> tuple[Any, ...]:
+    """AcrobotEnv._dsdt: (dtheta1, dtheta2, ddtheta1, ddtheta2) of every sub-env."""
+    m1, m2, l1 = LINK_MASS_1, LINK_MASS_2, LINK_LENGTH_1
+    lc1, lc2, I1, I2 = LINK_COM_POS_1, LINK_COM_POS_2, LINK_MOI, LINK_MOI
+    g, pi, cos, sin = 9.8, np.pi, xp.cos, xp.sin
+    theta1, theta2, dtheta1, dtheta2 = s
+    d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * cos(theta2)) + I1 + I2
+    d2 = m2 * (lc2**2 + l1 * lc2 * cos(theta2)) + I2
+    phi2 = m2 * lc2 * g * cos(theta1 + theta2 - pi / 2.0)
+    phi1 = (
+        -m2 * l1 * lc2 * power2(xp, dtheta2) * sin(theta2)
+        - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin(theta2)
+        + (m1 * lc1 + m2 * l1) * g * cos(theta1 - pi / 2)
+        + phi2
+    )
+    ddtheta2 = (
+        a + d2 / d1 * phi1 - m2 * l1 * lc2 * power2(xp, dtheta1) * sin(theta2) - phi2
+    ) / (m2 * lc2**2 + I2 - power2(xp, d2) / d1)
+    ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+    return dtheta1, dtheta2, ddtheta1, ddtheta2
+
+
+def acrobot_step(xp: ModuleType, state: Any, action: Any) -> tuple[Any, Any]:
+    """One RK4 step (gymnasium's rk4 over [0, dt]), wrapped angles and bounded velocities:
+    (next state (4, n) float64, terminated (n,))."""
+    a = f64(xp, action) - 1.0  # AVAIL_TORQUE[a] = [-1.0, 0.0, +1][a]
+    y0 = tuple(state)
+    dt = ACROBOT_DT - 0
+    dt2 = dt / 2.0
+    k1 = acrobot_dsdt(xp, y0, a)
+    k2 = acrobot_dsdt(xp, tuple(y + dt2 * k for y, k in zip(y0, k1, strict=True)), a)
+    k3 = acrobot_dsdt(xp, tuple(y + dt2 * k for y, k in zip(y0, k2, strict=True)), a)
+    k4 = acrobot_dsdt(xp, tuple(y + dt * k for y, k in zip(y0, k3, strict=True)), a)
+    ns = [y + dt / 6.0 * (p + 2 * q + 2 * r + s)
+          for y, p, q, r, s in zip(y0, k1, k2, k3, k4, strict=True)]
+    for i in (0, 1):  # wrap(x, -pi, pi)
+        diff = np.pi - -np.pi
+        for _ in range(WRAPS):
+            ns[i] = xp.where(ns[i] > np.pi, ns[i] - diff, ns[i])
+        for _ in range(WRAPS):
+            ns[i] = xp.where(ns[i] < -np.pi, ns[i] + diff, ns[i])
+    ns[2] = xp.clip(ns[2], -MAX_VEL_1, MAX_VEL_1)
+    ns[3] = xp.clip(ns[3], -MAX_VEL_2, MAX_VEL_2)
+    terminated = -xp.cos(ns[0]) - xp.cos(ns[1] + ns[0]) > 1.0
+    return xp.stack(ns), terminated
+
+
+def acrobot_obs(xp: ModuleType, state: Any) -> Any:
+    s = state
+    return f32(xp, xp.stack((xp.cos(s[0]), xp.sin(s[0]), xp.cos(s[1]), xp.sin(s[1]),
+                             s[2], s[3])).T)
+
+
+# ---- MountainCar (gymnasium.envs.classic_control.mountain_car.MountainCarEnv) -----------------
+MIN_POSITION, MAX_POSITION, MAX_SPEED = -1.2, 0.6, 0.07
+GOAL_POSITION, GOAL_VELOCITY = 0.5, 0
+FORCE, MC_GRAVITY = 0.001, 0.0025
+
+
+def mountaincar_step(xp: ModuleType, state: Any, action: Any) -> tuple[Any, Any]:
+    """One step: (next state (2, n) float64, terminated (n,))."""
+    position, velocity = state
+    velocity = velocity + ((f64(xp, action) - 1) * FORCE + xp.cos(3 * position) * (-MC_GRAVITY))
+    velocity = xp.clip(velocity, -MAX_SPEED, MAX_SPEED)
+    position = position + velocity
+    position = xp.clip(position, MIN_POSITION, MAX_POSITION)
+    velocity = xp.where((position == MIN_POSITION) & (velocity < 0), 0.0, velocity)
+    terminated = (position >= GOAL_POSITION) & (velocity >= GOAL_VELOCITY)
+    return xp.stack((position, velocity)), terminated
+
+
+def mountaincar_obs(xp: ModuleType, state: Any) -> Any:
+    return f32(xp, state.T)
+
+
+# ---- initial states, drawn on the host as dqn.core.envs.SeededVecEnv draws them ---------------
+def cartpole_resets(keys: np.ndarray, first: np.ndarray, count: int) -> np.ndarray:
+    """Resets first_i .. first_i + count - 1 of each sub-env, (n, count, 4) float64: state =
+    low + (high - low) * U, U from (key, 4 * reset + component) (SeededVecEnv._restart)."""
+    reset = first[:, None] + np.arange(count, dtype=np.uint64)  # (n, count)
+    counter = reset[..., None] * np.uint64(4) + np.arange(4, dtype=np.uint64)  # (n, count, 4)
+    u = unit_uniform(mix64(keys[:, None, None], counter))
+    return CARTPOLE_LOW + (CARTPOLE_HIGH - CARTPOLE_LOW) * u
+
+
+def acrobot_resets(generators: list[np.random.Generator], count: int) -> np.ndarray:
+    """The next `count` resets of each sub-env's generator, (n, count, 4) float64: AcrobotEnv's
+    uniform(-0.1, 0.1, size=4).astype(float32), one after another."""
+    return np.stack([g.uniform(-0.1, 0.1, size=(count, 4)).astype(np.float32)
+                     for g in generators]).astype(np.float64)
+
+
+def acrobot_reset_obs(state: np.ndarray) -> np.ndarray:
+    """AcrobotEnv._get_ob of a freshly reset (float32) state: its trigonometry in float32,
+    as gymnasium computes it. state (..., 4) float64 holding float32 values."""
+    s = state.astype(np.float32)
+    return np.stack((np.cos(s[..., 0]), np.sin(s[..., 0]), np.cos(s[..., 1]), np.sin(s[..., 1]),
+                     s[..., 2], s[..., 3]), axis=-1).astype(np.float32)
+
+
+def mountaincar_resets(generators: list[np.random.Generator], count: int) -> np.ndarray:
+    """(n, count, 2) float64: MountainCarEnv's [uniform(-0.6, -0.4), 0] one after another."""
+    position = np.stack([g.uniform(-0.6, -0.4, size=count) for g in generators])  # (n, count)
+    return np.stack((position, np.zeros_like(position)), axis=-1)
+
+
+class Kind:
+    """One environment's dynamics, observation and reset distribution."""
+
+    def __init__(self, step: Any, obs: Any, state_dim: int, obs_dim: int, n_actions: int,
+                 counters: bool, reward_dtype: type) -> None:
+        self.step, self.obs, self.state_dim, self.obs_dim = step, obs, state_dim, obs_dim
+        self.n_actions, self.counters, self.reward_dtype = n_actions, counters, reward_dtype
+
+
+KINDS: dict[str, Kind] = {
+    "CartPole-v1": Kind(cartpole_step, cartpole_obs, 4, 4, 2, True, np.float32),
+    "CartPole-v0": Kind(cartpole_step, cartpole_obs, 4, 4, 2, True, np.float32),
+    "Acrobot-v1": Kind(acrobot_step, acrobot_obs, 4, 6, 3, False, np.float64),
+    "MountainCar-v0": Kind(mountaincar_step, mountaincar_obs, 2, 2, 3, False, np.float64),
+}
+"""The environments with a batched version here (reward dtype: what gymnasium returns)."""
+
+
+def step_reward(env_id: str, terminated: Any) -> float | Any:
+    """A live step's reward: CartPole 1, Acrobot -1 (0 on reaching the goal), MountainCar -1."""
+    if env_id.startswith("CartPole"):
+        return 1.0
+    if env_id == "Acrobot-v1":
+        return -1.0 + terminated
+    return -1.0
+
+
+class ClassicVecEnv:
+    """num_envs batched sub-envs of one classic-control environment, with SeededVecEnv's
+    interface: `reset(keys)` gives sub-env i its key; `step(action)` returns (obs, reward,
+    terminated, truncated), each with leading dim num_envs, as numpy arrays on the CPU and as
+    tensors on other devices.
+
+    xp: the array module (default numpy on the CPU, torch elsewhere; tests force torch on the
+    CPU to measure its trigonometry's difference)."""
+
+    def __init__(self, env_id: str, num_envs: int, device: torch.device | str = "cpu",
+                 xp: ModuleType | None = None) -> None:
+        if env_id not in KINDS:
+            raise ValueError(f"no batched version of {env_id}; have {sorted(KINDS)}")
+        self.env_id, self.kind, self.num_envs = env_id, KINDS[env_id], num_envs
+        self.device = torch.device(device)
+        self.xp = xp or (np if self.device.type == "cpu" else torch)
+        self.limit = int(gym.spec(env_id).max_episode_steps)
+        probe = gym.make(env_id)
+        self.single_observation_space = probe.observation_space
+        probe.close()
+        self.single_action_space = gym.spaces.Discrete(self.kind.n_actions)
+        self.rows = self._array(np.arange(num_envs))  # (n,) for indexing the reset ring
+
+    def _array(self, a: np.ndarray) -> Any:
+        return a if self.xp is np else torch.as_tensor(a, device=self.device)
+
+    def reset(self, keys: np.ndarray) -> Any:
+        """Start every sub-env's first episode from its key, (num_envs,) uint64; returns the
+        observations (num_envs, obs_dim) float32."""
+        n, k = self.num_envs, self.kind
+        self.keys = np.asarray(keys, dtype=np.uint64).copy()  # (n,)
+        self.generators = None if k.counters else [
+            np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(key))))
+            for key in self.keys]  # gymnasium's seeding.np_random(key) per sub-env
+        self.ring_state = self._array(np.zeros((n, 2 * BLOCK, k.state_dim)))
+        self.ring_obs = self._array(np.zeros((n, 2 * BLOCK, k.obs_dim), dtype=np.float32))
+        self.filled = np.zeros(n, dtype=np.int64)  # (n,) resets drawn so far
+        self._top_up(np.arange(n), 2 * BLOCK)
+        self.used = self._array(np.ones(n, dtype=np.int64))  # (n,) resets consumed
+        self.since_top_up = 0
+        self.state = self.ring_state[:, 0].T.copy() if self.xp is np else (
+            self.ring_state[:, 0].T.clone())  # (state_dim, n) float64
+        self.elapsed = self._array(np.zeros(n, dtype=np.int64))  # (n,) steps this episode
+        self.autoreset = self._array(np.zeros(n, dtype=bool))  # (n,) next step resets
+        return self._contiguous(self.ring_obs[:, 0])
+
+    def _top_up(self, idx: np.ndarray, count: int) -> None:
+        """Draw the next `count` resets of sub-envs idx into their ring slots."""
+        k = self.kind
+        if k.counters:
+            states = cartpole_resets(self.keys[idx], self.filled[idx].astype(np.uint64), count)
+            obs = states.astype(np.float32)
+        else:
+            gens = [self.generators[i] for i in idx]
+            if k.state_dim == 4:
+                states = acrobot_resets(gens, count)
+                obs = acrobot_reset_obs(states)
+            else:
+                states = mountaincar_resets(gens, count)
+                obs = states.astype(np.float32)
+        slots = (self.filled[idx, None] + np.arange(count)) % (2 * BLOCK)  # (len(idx), count)
+        rows = np.broadcast_to(idx[:, None], slots.shape)
+        if self.xp is np:
+            self.ring_state[rows, slots] = states
+            self.ring_obs[rows, slots] = obs
+        else:
+            r = torch.as_tensor(np.ascontiguousarray(rows), device=self.device)
+            s = torch.as_tensor(slots, device=self.device)
+            self.ring_state[r, s] = torch.as_tensor(states, device=self.device)
+            self.ring_obs[r, s] = torch.as_tensor(obs, device=self.device)
+        self.filled[idx] += count
+
+    def _contiguous(self, a: Any) -> Any:
+        return np.ascontiguousarray(a) if self.xp is np else a.contiguous()
+
+    def step(self, action: Any) -> tuple[Any, Any, Any, Any]:
+        """(obs, reward, terminated, truncated) after one step of every sub-env; sub-envs whose
+        previous step ended their episode start their next one instead (NEXT_STEP)."""
+        xp, k, ar = self.xp, self.kind, self.autoreset
+        if xp is np:
+            action = np.asarray(action)
+        else:
+            action = torch.as_tensor(action, device=self.device)
+        state, terminated = k.step(xp, self.state, action)  # (state_dim, n), (n,)
+        obs = k.obs(xp, state)  # (n, obs_dim)
+        self.elapsed = self.elapsed + 1
+        if xp is not np or ar.any():  # the resetting sub-envs take their next initial state
+            slot = self.used % (2 * BLOCK)  # (n,)
+            state = xp.where(ar[None, :], self.ring_state[self.rows, slot].T, state)
+            obs = xp.where(ar[:, None], self.ring_obs[self.rows, slot], obs)
+            self.used = self.used + ar
+            self.elapsed = xp.where(ar, 0, self.elapsed)
+            terminated = terminated & ~ar
+        truncated = (self.elapsed >= self.limit) & ~ar
+        reward = xp.where(ar, 0.0, step_reward(self.env_id, terminated))
+        reward = reward.astype(k.reward_dtype) if xp is np else reward.to(
+            torch.float32 if k.reward_dtype is np.float32 else torch.float64)
+        self.state, self.autoreset = state, terminated | truncated
+        self.since_top_up += 1
+        if self.since_top_up == BLOCK:  # one host read of the reset counts per BLOCK steps
+            self.since_top_up = 0
+            used = self.used if xp is np else self.used.cpu().numpy()
+            short = np.flatnonzero(self.filled < used + BLOCK)
+            if len(short):
+                self._top_up(short, BLOCK)
+        return self._contiguous(obs), reward, terminated, truncated
+
+    def close(self) -> None:
+        """Nothing to release (SeededVecEnv's interface)."""
