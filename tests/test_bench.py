@@ -29,7 +29,10 @@ def test_tiny_bench_writes_table_and_figure(tmp_path: Path, capsys) -> None:
     np.testing.assert_allclose(cpu["seed_steps_per_s"], cpu["S"] * 1_000 / cpu["seconds"])
     plain = df.loc[df["kind"] == "plain loop", "seed_steps_per_s"].iloc[0]
     np.testing.assert_allclose(cpu["vs_plain"], cpu["seed_steps_per_s"] / plain)
-    assert (out / "scaling.png").stat().st_size > 0
+    env = df[df["kind"] == "env"]  # the environment/recipe rows, against the same plain loop
+    assert list(env["env_backend"]) == ["batched"] and list(env["recipe"]) == ["tuned_default"]
+    np.testing.assert_allclose(env["vs_plain"], env["seed_steps_per_s"] / plain)
+    assert (out / "scaling.png").stat().st_size > 0 and (out / "envs.png").stat().st_size > 0
     assert "seed-steps/s" in capsys.readouterr().out
 
 

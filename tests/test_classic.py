@@ -116,3 +116,24 @@ def test_torch_arithmetic_one_step_from_the_same_states(env_id: str) -> None:
                           float(np.abs(reference.state - torch_env.state.numpy()).max()))
         obs = theirs[0]
     assert worst_state <= TORCH_STATE and worst_obs <= TORCH_OBS
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "CartPole-v0", "Acrobot-v1"])
+def test_training_is_the_same_on_either_backend(env_id: str) -> None:
+    """The batched envs change nothing a run records (the default, 'auto', uses them)."""
+    from dqn.base.config import Config
+    from dqn.core.train import train
+
+    config = Config(env_id=env_id, device="cpu", total_steps=1_500, eval_every=500,
+                    eval_episodes=2, log_every=250, learning_starts=100)
+    ours = train(config, [0, 5])
+    theirs = train(config.replace(env_backend="gymnasium"), [0, 5])
+    assert len(ours.episodes) >= 4  # episode ends crossed, and evaluations
+    for name in ("episodes", "evals", "diagnostics"):
+        pd_ours, pd_theirs = getattr(ours, name), getattr(theirs, name)
+        assert pd_ours.equals(pd_theirs), name
+
+
+def test_the_config_knows_which_envs_are_batched() -> None:
+    from dqn.base.config import BATCHED_ENVS
+    assert sorted(BATCHED_ENVS) == ENV_IDS

@@ -3,9 +3,8 @@
 Defaults are the baseline agent, chosen by studies/baseline_sweep.toml and
 studies/baseline_confirm.toml: the classic Keras exercise's recipe (train every 4 steps on
 batches of 32 from a 5,000-transition memory, MSE loss, epsilon decaying per step) with hard
-target copies every 25 steps, a dueling head with max aggregation, an epsilon floor of 0.01
-and gamma 0.995. Every ablation knob is one typed field, documented by the string
-right below it (`python -m dqn config` prints them).
+target copies every 25 steps, a dueling head with max aggregation, an epsilon floor of 0.01 and
+gamma 0.995. Every knob is one typed field, documented right below it (`python -m dqn config`).
 """
 
 from __future__ import annotations
@@ -47,6 +46,8 @@ class Config:
     """Environment steps per seed (lockstep steps, autoreset steps included)."""
     device: str = "auto"
     """Torch device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
+    env_backend: Literal["auto", "batched", "gymnasium"] = "auto"
+    """Envs batched on the device (dqn.core.classic; auto: where there is one) or gymnasium's."""
 
     # network
     hidden: tuple[int, ...] = (64, 64)
@@ -170,8 +171,8 @@ class Config:
 
 
 LATER_DEFAULTS: dict[str, Any] = {
-    "n_step": 1, "prioritized_replay": False, "priority_alpha": 0.6,
-    "priority_beta_start": 0.4, "priority_eps": 1e-6, "noisy": False, "noisy_sigma0": 0.5}
+    "n_step": 1, "prioritized_replay": False, "priority_alpha": 0.6, "priority_beta_start": 0.4,
+    "priority_eps": 1e-6, "noisy": False, "noisy_sigma0": 0.5, "env_backend": "auto"}
 """Config keys added after results were committed, with the defaults that mean 'off'."""
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
@@ -237,9 +238,10 @@ def _describe(hint: Any) -> str:
     return names.get(hint, str(hint)) if not isinstance(hint, types.UnionType) else str(hint)
 
 
+BATCHED_ENVS = ("CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0")  # classic.KINDS
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 # keys whose allowed range depends on another key: an error involves both
-RELATED = {"buffer_size": "batch_size", "batch_size": "batchnorm",
+RELATED = {"env_backend": "env_id", "buffer_size": "batch_size", "batch_size": "batchnorm",
            "learning_starts": "total_steps", "epsilon_end": "epsilon_start"}
 
 
@@ -278,6 +280,8 @@ def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
         ("eval_episodes", c.eval_episodes > 0, "must be > 0"),
         ("log_every", c.log_every > 0, "must be > 0"),
         ("device", bool(DEVICE.fullmatch(c.device)), "must be auto, cpu, cuda or cuda:N"),
+        ("env_backend", c.env_backend != "batched" or c.env_id in BATCHED_ENVS,
+         f"has no batched version of {c.env_id} (those: {', '.join(BATCHED_ENVS)})"),
     ]
     errors = [((k, *([RELATED[k]] if k in RELATED else [])), f"key '{k}': {getattr(c, k)!r} {msg}")
               for k, ok, msg in checks if not ok]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
+from dqn.core.classic import KINDS, ClassicVecEnv
 from dqn.core.seeding import mix64, unit_uniform
 
 
@@ -87,7 +89,41 @@ class SeededVecEnv:
         self.env.close()
 
 
-def spaces(env: SeededVecEnv) -> tuple[int, int]:
+class HostView:
+    """A batched env on a device other than the CPU, seen through host numpy arrays (actions
+    copied to the device, results back: one round trip per step)."""
+
+    def __init__(self, env: ClassicVecEnv) -> None:
+        self.env = env
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+
+    def reset(self, keys: np.ndarray) -> np.ndarray:
+        return self.env.reset(keys).cpu().numpy()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(x.cpu().numpy() for x in self.env.step(action))
+
+    def close(self) -> None:
+        self.env.close()
+
+
+VecEnv = SeededVecEnv | ClassicVecEnv | HostView
+
+
+def make(env_id: str, num_envs: int, device: torch.device, backend: str = "auto") -> VecEnv:
+    """num_envs seeded sub-envs of env_id: the batched version on `device` (dqn.core.classic)
+    unless backend is 'gymnasium' or env_id has none ('auto'), else gymnasium's. Both give the
+    same numbers on the CPU."""
+    if backend == "gymnasium" or (backend == "auto" and env_id not in KINDS):
+        return SeededVecEnv(env_id, num_envs)
+    if env_id not in KINDS:
+        raise ValueError(f"env_backend 'batched': no batched version of {env_id}")
+    env = ClassicVecEnv(env_id, num_envs, device)
+    return env if env.xp is np else HostView(env)
+
+
+def spaces(env: VecEnv) -> tuple[int, int]:
     """(obs_dim, n_actions) of a vector env with a flat Box observation and Discrete actions."""
     obs_space, act_space = env.single_observation_space, env.single_action_space
     if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:

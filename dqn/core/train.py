@@ -42,7 +42,7 @@ def train(config: Config, seeds: list[int], progress: Progress | None = None) ->
 def _train(c: Config, seeds: list[int], device: torch.device,
            progress: Progress | None) -> Records:
     S = len(seeds)
-    env = envs.SeededVecEnv(c.env_id, S)
+    env = envs.make(c.env_id, S, device, c.env_backend)
     obs_dim, n_actions = envs.spaces(env)
     agent = Agent(c, obs_dim, n_actions, [stream_seed(s, "init") for s in seeds], device)
     replay = Replay(S, c.buffer_size, obs_dim, device, horizon=c.n_step > 1,
@@ -141,7 +141,7 @@ class Evaluator:
 
     def __init__(self, config: Config, seeds: list[int], agent: Agent) -> None:
         self.S, self.K, self.agent = len(seeds), config.eval_episodes, agent
-        self.env = envs.SeededVecEnv(config.env_id, self.S * self.K)
+        self.env = envs.make(config.env_id, self.S * self.K, agent.device, config.env_backend)
         self.keys = keys(seeds, "eval")  # (S,)
         self.calls = 0
 

@@ -12,7 +12,10 @@ forward, the online forward and its backward, divided by train_frequency), and t
 same batched matmuls take on their own on this machine, hot in cache (each in the faster of
 its two layouts, (a b) or (b^T a^T)^T). That time bounds
 seed-steps/s from above; `roofline_fraction` is how much of it a run reaches.
-Writes results/bench/bench.csv (rows of other devices are kept) and scaling.png.
+Environment and recipe rows (ENV_ROWS): CartPole, Acrobot and LunarLander with the tuned
+default agent and with notebook C's BatchNorm recipe, on the batched environments
+(dqn.core.classic) and on gymnasium's, each against the plain loop of the same run.
+Writes results/bench/bench.csv (rows of other devices are kept), scaling.png and envs.png.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from dqn.core.device import cpu_settings, cpu_threads, resolve_device
 from dqn.core.envs import dims
 from dqn.core.plain import train_plain
 from dqn.core.train import train
+from dqn.run.recipes import find
 from dqn.store.tables import write_atomic
 
 matplotlib.use("Agg")  # headless and deterministic: no display, no interactive backend
@@ -43,9 +47,23 @@ COMPONENTS: dict[str, dict[str, object]] = {
     "prioritized replay": {"prioritized_replay": True}, "3-step returns": {"n_step": 3},
     "noisy networks": {"noisy": True}}
 """Rows timing Rainbow's components against the default agent (kind: the name)."""
+STEPS = 20_000
+ENV_ROWS: tuple[tuple[str, str, str, int, int], ...] = (
+    # (env_id, recipe, env_backend, S, steps): each environment with the tuned default agent on
+    # both environment backends where there is a batched one, and notebook C's BatchNorm recipe
+    # (an update of batch 128 every step: fewer steps keep the row under two minutes)
+    ("CartPole-v1", "tuned_default", "batched", 128, STEPS),
+    ("CartPole-v1", "tuned_default", "gymnasium", 128, STEPS),
+    ("Acrobot-v1", "tuned_default", "batched", 128, STEPS),
+    ("Acrobot-v1", "tuned_default", "gymnasium", 128, STEPS),
+    ("LunarLander-v3", "tuned_default", "gymnasium", 128, STEPS // 4),
+    ("CartPole-v1", "notebook_c", "batched", 32, STEPS // 5),
+    ("Acrobot-v1", "notebook_c", "batched", 32, STEPS // 5),
+    ("LunarLander-v3", "notebook_c", "gymnasium", 32, STEPS // 10),
+)
+"""Rows timing environments and recipes (kind "env"), each against the plain loop."""
 CPU_SIZES = (1, 8, 32, 128)
 GPU_SIZES = (1, 8, 32, 128, 512, 1024, 4096)
-STEPS = 20_000
 
 
 def _rss_mb() -> float:
@@ -184,6 +202,18 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
             rows.append({**common, "kind": kind, **r})
             print(f"S={S:>5}  {kind}: {r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
                   f"({r['vs_default']:.2f} of the default agent's)", flush=True)
+    for env_id, recipe, backend, S, n in (ENV_ROWS[:1] if tiny else ENV_ROWS):
+        overrides = {**find(recipe, "make bench").keys, "env_id": env_id,
+                     "env_backend": backend}
+        r = measure(S if not tiny else sizes[-1], dev, steps if tiny else n, **overrides)
+        r["vs_plain"] = r["seed_steps_per_s"] / plain["seed_steps_per_s"]
+        r["steady_vs_plain"] = r["steady_seed_steps_per_s"] / plain["steady_seed_steps_per_s"]
+        rows.append({**common, "kind": "env", "env_id": env_id, "recipe": recipe,
+                     "env_backend": backend, **r, "steps": steps if tiny else n})
+        print(f"S={r['S']:>5}  {env_id} {recipe} ({backend} envs): "
+              f"{r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
+              f"(x{r['vs_plain']:.1f} plain), {r['steady_seed_steps_per_s']:>9,.0f} steady",
+              flush=True)
     new = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.csv"
@@ -192,7 +222,8 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
         new = pd.concat([old[old["device"] != dev], new], ignore_index=True)
     write_atomic(path, lambda tmp: new.to_csv(tmp, index=False))
     _figure(new, out / "scaling.png")
-    print(f"wrote {path} and {out / 'scaling.png'}")
+    _env_figure(new[new["device"] == dev], out / "envs.png")
+    print(f"wrote {path}, {out / 'scaling.png'} and {out / 'envs.png'}")
     return 0
 
 
@@ -231,6 +262,33 @@ def _figure(df: pd.DataFrame, path: Path) -> None:
                  "(default config, CartPole-v1, one thread, evaluation off)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7.5)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png",
+                                               metadata={"Software": None}))
+    plt.close(fig)
+
+
+def _env_figure(df: pd.DataFrame, path: Path) -> None:
+    """Seed-steps per second of each environment/recipe row (end to end and steady state),
+    beside the plain single-seed loop of the same run."""
+    env = df[df["kind"] == "env"] if "kind" in df else df.iloc[:0]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(env), 2) + 1.5))
+    labels = [f"{r.env_id}, {r.recipe}, {r.env_backend} envs, S={int(r.S)}"
+              for r in env.itertuples()]
+    y = range(len(env))
+    ax.barh([i + 0.2 for i in y], env["seed_steps_per_s"], height=0.4, label="end to end")
+    ax.barh([i - 0.2 for i in y], env["steady_seed_steps_per_s"], height=0.4, alpha=0.7,
+            label="steady state")
+    plain = df[df["kind"] == "plain loop"] if "kind" in df else df.iloc[:0]
+    if len(plain):
+        rate = float(plain["seed_steps_per_s"].iloc[0])
+        ax.axvline(rate, color="0.3", lw=1.5, label=f"plain single-seed loop ({rate:,.0f})")
+    ax.set_yticks(list(y), labels, fontsize=7.5)
+    ax.invert_yaxis()
+    ax.set(xscale="log", xlabel="seed-steps per second",
+           title="Environments and recipes (one thread, evaluation off)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.legend(fontsize=7.5, loc="lower right")
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png",
                                                metadata={"Software": None}))
