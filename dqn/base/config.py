@@ -56,6 +56,8 @@ class Config:
     """Activation after each hidden layer."""
     batchnorm: bool = False
     """BatchNorm on the input and after each hidden linear layer (the classic notebook's net)."""
+    batchnorm_backward: Literal["autograd", "manual"] = "autograd"
+    """BatchNorm's training pass by autograd or written out (dqn.core.batchnorm: faster)."""
     dueling: bool = True
     """Dueling head: Q = V + A - agg(A) on top of the hidden layers."""
     dueling_aggregation: Literal["mean", "max"] = "max"
@@ -157,9 +159,8 @@ class Config:
         return d
 
     def hash(self) -> str:
-        """A short stable hash of the resolved config (used to recognise finished results).
-        Keys added after results were published count only when set away from their
-        default (LATER_DEFAULTS), so those results keep their hash."""
+        """A short stable hash of the resolved config (used to recognise finished results). Keys
+        added later count only when set away from LATER_DEFAULTS: older results keep theirs."""
         d = {k: v for k, v in self.to_dict().items()
              if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
         blob = json.dumps(d, sort_keys=True).encode()
@@ -172,7 +173,8 @@ class Config:
 
 LATER_DEFAULTS: dict[str, Any] = {
     "n_step": 1, "prioritized_replay": False, "priority_alpha": 0.6, "priority_beta_start": 0.4,
-    "priority_eps": 1e-6, "noisy": False, "noisy_sigma0": 0.5, "env_backend": "auto"}
+    "priority_eps": 1e-6, "noisy": False, "noisy_sigma0": 0.5, "env_backend": "auto",
+    "batchnorm_backward": "autograd"}
 """Config keys added after results were committed, with the defaults that mean 'off'."""
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
@@ -204,8 +206,8 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         if value not in typing.get_args(hint):
             raise bad
         return value
-    if hint is bool:
-        if not isinstance(value, bool):
+    if hint is bool or hint is str:
+        if not isinstance(value, hint):
             raise bad
         return value
     if hint is int:
@@ -216,10 +218,6 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad
         return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
     if origin is tuple:
         if not isinstance(value, list | tuple) or any(
             isinstance(v, bool) or not isinstance(v, int) for v in value
@@ -239,10 +237,10 @@ def _describe(hint: Any) -> str:
 
 
 BATCHED_ENVS = ("CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0")  # classic.KINDS
-DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
-# keys whose allowed range depends on another key: an error involves both
-RELATED = {"env_backend": "env_id", "buffer_size": "batch_size", "batch_size": "batchnorm",
-           "learning_starts": "total_steps", "epsilon_end": "epsilon_start"}
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")  # RELATED: keys whose range depends on another
+RELATED = {"env_backend": "env_id", "batchnorm_backward": "noisy", "buffer_size": "batch_size",
+           "batch_size": "batchnorm", "learning_starts": "total_steps",
+           "epsilon_end": "epsilon_start"}
 
 
 def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
@@ -282,6 +280,8 @@ def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
         ("device", bool(DEVICE.fullmatch(c.device)), "must be auto, cpu, cuda or cuda:N"),
         ("env_backend", c.env_backend != "batched" or c.env_id in BATCHED_ENVS,
          f"has no batched version of {c.env_id} (those: {', '.join(BATCHED_ENVS)})"),
+        ("batchnorm_backward", c.batchnorm_backward == "autograd" or not c.noisy,
+         "cannot be set with noisy = true (noisy BatchNorm nets train by autograd)"),
     ]
     errors = [((k, *([RELATED[k]] if k in RELATED else [])), f"key '{k}': {getattr(c, k)!r} {msg}")
               for k, ok, msg in checks if not ok]

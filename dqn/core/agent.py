@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from dqn.base.config import Config
 from dqn.core import noisy
+from dqn.core.batchnorm import bn_forward_train, bn_network_backward
 from dqn.core.networks import (
     NetSpec,
     head,
@@ -213,7 +214,9 @@ class Agent:
                 bootstrap.dtype)  # float or (S, B)
             y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
                           gamma, c.reward_scale)  # (S, B)
-            if self.spec.batchnorm or self.spec.noisy:
+            if self.spec.batchnorm and c.batchnorm_backward == "manual":
+                q_taken, loss = self._gradient_batchnorm(batch, y, mask)
+            elif self.spec.batchnorm or self.spec.noisy:
                 q_taken, loss = self._gradient_autograd(batch, y, mask, online_noise)
             else:
                 tape: list = []
@@ -239,6 +242,20 @@ class Agent:
         self.sync_target(updated=mask)
         return UpdateStats(loss, q_taken.mean(dim=1), td_error.mean(dim=1), grad_norm, mask,
                            td_error)
+
+    def _gradient_batchnorm(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
+                            mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """_gradient_autograd's job for a BatchNorm net, written out (dqn.core.batchnorm)."""
+        c, tape = self.config, []
+        q, new_stats = bn_forward_train(self.spec, self._online, self.stats, batch["obs"], tape)
+        q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
+        weight = batch.get("weight")  # (S, B) importance weights, or None
+        loss = td_loss(q_taken, y, c.loss, weight)  # (S,)
+        dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
+                                          td_loss_grad(q_taken, y, c.loss, weight)[..., None])
+        bn_network_backward(self.spec, self._online, tape, dq, self.grad)
+        self.stats = torch.where(mask[:, None], new_stats, self.stats)
+        return q_taken, loss
 
     def _gradient_autograd(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
                            mask: torch.Tensor, noise: torch.Tensor | None
