@@ -10,7 +10,7 @@ from test_networks import ACTIVATIONS, DUELING, batched_setup, make_spec, refere
 from torch import nn
 
 from dqn.core.batchnorm import bn_backward, bn_forward_train, bn_network_backward, bn_train
-from dqn.core.networks import unflatten
+from dqn.core.networks import q_values, unflatten
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 
@@ -59,3 +59,16 @@ def test_network_gradients_match_torch_nn(dueling: str | None, activation: str) 
         torch.testing.assert_close(q[s], q_ref)
         torch.testing.assert_close(grad[s], net.grad_row())
         torch.testing.assert_close(new_stats[s], net.stats_row())
+
+
+@pytest.mark.parametrize("dueling", DUELING)
+def test_fused_eval_mode_matches_batchnorm1d(dueling: str | None) -> None:
+    """Acting and targets with batchnorm_backward = "manual": BatchNorm in eval mode as one
+    affine pass, against torch.nn in eval mode (running statistics)."""
+    spec = make_spec(True, dueling, "leaky_relu")
+    flat, stats, x, _ = batched_setup(spec)
+    q, same_stats = q_values(spec, flat, stats, x, fused=True)
+    assert torch.equal(same_stats, stats)
+    for s, net in enumerate(references(spec, flat, stats, dueling)):
+        net.train(False)
+        torch.testing.assert_close(q[s], net(x[s]))

@@ -154,11 +154,10 @@ class Agent:
                              else (self.params, self.stats))
             plain = noisy.effective(self.spec, params, noise)  # (S, P_base)
             return q_values(noisy.base(self.spec), plain, stats, x)[0]
+        views = self._target if target else self._online  # per-layer views, made once
         if self.spec.batchnorm:
-            params, stats = ((self.target_params, self.target_stats) if target
-                             else (self.params, self.stats))
-            return q_values(self.spec, params, stats, x)[0]
-        views = self._target if target else self._online
+            return q_values(self.spec, views, self.target_stats if target else self.stats, x,
+                            fused=self.config.batchnorm_backward == "manual")[0]
         return mlp_forward(self.spec, views, x, out_layer=self._out_layer(target))
 
     def _out_layer(self, target: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,10 +245,9 @@ class Agent:
     def _gradient_batchnorm(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
                             mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """_gradient_autograd's job for a BatchNorm net, written out (dqn.core.batchnorm)."""
-        c, tape = self.config, []
+        c, tape, weight = self.config, [], batch.get("weight")  # weight: importance weights
         q, new_stats = bn_forward_train(self.spec, self._online, self.stats, batch["obs"], tape)
         q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-        weight = batch.get("weight")  # (S, B) importance weights, or None
         loss = td_loss(q_taken, y, c.loss, weight)  # (S,)
         dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
                                           td_loss_grad(q_taken, y, c.loss, weight)[..., None])

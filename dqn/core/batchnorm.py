@@ -59,10 +59,11 @@ def bn_backward(dy: torch.Tensor, saved: tuple[torch.Tensor, torch.Tensor],
     if not need_input:
         return None, dweight, dbias
     n = dy.shape[1]
-    # dxhat = dy w; mean_n(dxhat) = db w / N; mean_n(dxhat xhat) = dw w / N
-    scale = (weight * rstd)[:, None]  # (S, 1, F)
-    dx = scale * (dy - (dbias / n)[:, None] - xhat * (dweight / n)[:, None])
-    return dx, dweight, dbias
+    # dxhat = dy w; mean_n(dxhat) = db w / N; mean_n(dxhat xhat) = dw w / N, so
+    # dx = scale dy - scale db / N - xhat scale dw / N with scale = w rstd: two fused passes
+    scale = weight * rstd  # (S, F)
+    dx = torch.addcmul((-scale * dbias / n)[:, None], dy, scale[:, None])  # (S, N, F)
+    return dx.addcmul_(xhat, (-scale * dweight / n)[:, None]), dweight, dbias
 
 
 def bn_forward_train(spec: NetSpec, p: dict[str, torch.Tensor], stats: torch.Tensor,

@@ -141,9 +141,10 @@ def _activation(x: torch.Tensor, kind: str) -> torch.Tensor:
 
 def _batchnorm(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-    mean: torch.Tensor, var: torch.Tensor, train: bool,
+    mean: torch.Tensor, var: torch.Tensor, train: bool, fused: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """BatchNorm1d over dim 1 of (S, N, F), statistics per seed; returns (y, new mean, new var)."""
+    """BatchNorm1d over dim 1 of (S, N, F), statistics per seed; returns (y, new mean, new var).
+    fused: eval mode in one pass (batchnorm_backward = "manual": same maths, other rounding)."""
     if train:
         batch_mean = x.mean(dim=1)  # (S, F)
         batch_var = x.var(dim=1, unbiased=False)  # (S, F)
@@ -152,6 +153,9 @@ def _batchnorm(
         new_mean = (1 - BN_MOMENTUM) * mean + BN_MOMENTUM * batch_mean.detach()
         new_var = (1 - BN_MOMENTUM) * var + BN_MOMENTUM * batch_var.detach() * n / max(n - 1, 1)
         mean_used, var_used = batch_mean, batch_var
+    elif fused:  # eval mode as one affine pass, y = x a + (b - mean a), a = w / sqrt(var + eps)
+        scale = weight * torch.rsqrt(var + BN_EPS)  # (S, F)
+        return torch.addcmul((bias - mean * scale)[:, None], x, scale[:, None]), mean, var
     else:
         new_mean, new_var = mean, var
         mean_used, var_used = mean, var
@@ -161,13 +165,14 @@ def _batchnorm(
 
 def q_values(
     spec: NetSpec, params: torch.Tensor | dict[str, torch.Tensor], stats: torch.Tensor,
-    x: torch.Tensor, train: bool = False,
+    x: torch.Tensor, train: bool = False, fused: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Q-values (S, N, A) for observations x (S, N, obs_dim).
 
     `params` is the flat (S, P) buffer or its `unflatten` views. `train` selects batch
     statistics (and returns updated running stats) versus running statistics (eval mode, used
-    for acting and for targets). Returns (q, new_stats).
+    for acting and for targets). Returns (q, new_stats). fused: eval mode's BatchNorm in one
+    affine pass (batchnorm_backward = "manual").
     """
     p = unflatten(spec, params) if isinstance(params, torch.Tensor) else params
     S = x.shape[0]
@@ -180,7 +185,7 @@ def q_values(
 
     def bn(h: torch.Tensor, i: int) -> torch.Tensor:
         y, m, v = _batchnorm(h, p[f"bn{i}.weight"], p[f"bn{i}.bias"], bn_means[i], bn_vars[i],
-                             train)
+                             train, fused)
         new_stats.extend([m, v])
         return y
 
