@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dqn.base import paths
 from dqn.base.config import Config
+from dqn.run import bench_out
 from dqn.run.bench import main, matmul_shapes
 
 
@@ -43,3 +45,9 @@ def test_matmul_flops_of_the_default_config_by_hand() -> None:
     per_update = 32 * forward * (2 + 2)  # target and online forward, backward twice that
     per_update -= 32 * 2 * 4 * 64  # but no gradient into the input
     assert flops == forward + per_update / 4
+
+
+def test_the_performance_page_shows_the_committed_bench_run() -> None:
+    """docs/performance.md's table is make bench's CPU rows in results/bench/bench.csv."""
+    table = pd.read_csv(paths.ROOT / "results" / "bench" / "bench.csv")
+    assert bench_out.shown(bench_out.DOC.read_text()) == bench_out.markdown(table)

@@ -26,40 +26,39 @@ import resource
 import time
 from pathlib import Path
 
-import matplotlib
 import pandas as pd
 import torch
 
+from dqn.base import paths
 from dqn.base.config import Config
 from dqn.base.provenance import git_commit, versions
 from dqn.core.device import cpu_settings, cpu_threads, resolve_device
 from dqn.core.envs import dims
 from dqn.core.plain import train_plain
 from dqn.core.train import train
+from dqn.run.bench_out import env_figure, scaling_figure, write_docs
 from dqn.run.recipes import find
 from dqn.store.tables import write_atomic
-
-matplotlib.use("Agg")  # headless and deterministic: no display, no interactive backend
-
-import matplotlib.pyplot as plt  # noqa: E402
 
 COMPONENTS: dict[str, dict[str, object]] = {
     "prioritized replay": {"prioritized_replay": True}, "3-step returns": {"n_step": 3},
     "noisy networks": {"noisy": True}}
 """Rows timing Rainbow's components against the default agent (kind: the name)."""
 STEPS = 20_000
-ENV_ROWS: tuple[tuple[str, str, str, int, int], ...] = (
-    # (env_id, recipe, env_backend, S, steps): each environment with the tuned default agent on
-    # both environment backends where there is a batched one, and notebook C's BatchNorm recipe
-    # (an update of batch 128 every step: fewer steps keep the row under two minutes)
-    ("CartPole-v1", "tuned_default", "batched", 128, STEPS),
-    ("CartPole-v1", "tuned_default", "gymnasium", 128, STEPS),
-    ("Acrobot-v1", "tuned_default", "batched", 128, STEPS),
-    ("Acrobot-v1", "tuned_default", "gymnasium", 128, STEPS),
-    ("LunarLander-v3", "tuned_default", "gymnasium", 128, STEPS // 4),
-    ("CartPole-v1", "notebook_c", "batched", 32, STEPS // 5),
-    ("Acrobot-v1", "notebook_c", "batched", 32, STEPS // 5),
-    ("LunarLander-v3", "notebook_c", "gymnasium", 32, STEPS // 10),
+ENV_ROWS: tuple[tuple[str, str, str, str, int, int], ...] = (
+    # (env_id, recipe, env_backend, batchnorm_backward, S, steps): each environment with the
+    # tuned default agent on both environment backends where there is a batched one, and
+    # notebook C's BatchNorm recipe (an update of batch 128 every step, so fewer steps) with
+    # autograd's and the written-out BatchNorm pass
+    ("CartPole-v1", "tuned_default", "batched", "autograd", 128, STEPS),
+    ("CartPole-v1", "tuned_default", "gymnasium", "autograd", 128, STEPS),
+    ("Acrobot-v1", "tuned_default", "batched", "autograd", 128, STEPS),
+    ("Acrobot-v1", "tuned_default", "gymnasium", "autograd", 128, STEPS),
+    ("LunarLander-v3", "tuned_default", "gymnasium", "autograd", 128, STEPS // 4),
+    ("CartPole-v1", "notebook_c", "batched", "autograd", 32, STEPS // 5),
+    ("CartPole-v1", "notebook_c", "batched", "manual", 32, STEPS // 5),
+    ("Acrobot-v1", "notebook_c", "batched", "manual", 32, STEPS // 5),
+    ("LunarLander-v3", "notebook_c", "gymnasium", "manual", 32, STEPS // 10),
 )
 """Rows timing environments and recipes (kind "env"), each against the plain loop."""
 CPU_SIZES = (1, 8, 32, 128)
@@ -202,15 +201,16 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
             rows.append({**common, "kind": kind, **r})
             print(f"S={S:>5}  {kind}: {r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
                   f"({r['vs_default']:.2f} of the default agent's)", flush=True)
-    for env_id, recipe, backend, S, n in (ENV_ROWS[:1] if tiny else ENV_ROWS):
+    for env_id, recipe, backend, bn, S, n in (ENV_ROWS[:1] if tiny else ENV_ROWS):
         overrides = {**find(recipe, "make bench").keys, "env_id": env_id,
-                     "env_backend": backend}
+                     "env_backend": backend, "batchnorm_backward": bn}
         r = measure(S if not tiny else sizes[-1], dev, steps if tiny else n, **overrides)
         r["vs_plain"] = r["seed_steps_per_s"] / plain["seed_steps_per_s"]
         r["steady_vs_plain"] = r["steady_seed_steps_per_s"] / plain["steady_seed_steps_per_s"]
         rows.append({**common, "kind": "env", "env_id": env_id, "recipe": recipe,
-                     "env_backend": backend, **r, "steps": steps if tiny else n})
-        print(f"S={r['S']:>5}  {env_id} {recipe} ({backend} envs): "
+                     "env_backend": backend, "batchnorm_backward": bn, **r,
+                     "steps": steps if tiny else n})
+        print(f"S={r['S']:>5}  {env_id} {recipe} ({backend} envs, {bn} BatchNorm pass): "
               f"{r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
               f"(x{r['vs_plain']:.1f} plain), {r['steady_seed_steps_per_s']:>9,.0f} steady",
               flush=True)
@@ -221,9 +221,12 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
         old = pd.read_csv(path)
         new = pd.concat([old[old["device"] != dev], new], ignore_index=True)
     write_atomic(path, lambda tmp: new.to_csv(tmp, index=False))
-    _figure(new, out / "scaling.png")
-    _env_figure(new[new["device"] == dev], out / "envs.png")
+    scaling_figure(new, out / "scaling.png")
+    env_figure(new[new["device"] == dev], out / "envs.png")
     print(f"wrote {path}, {out / 'scaling.png'} and {out / 'envs.png'}")
+    if out.resolve() == (paths.ROOT / "results" / "bench").resolve() and dev == "cpu":
+        write_docs(new)
+        print("updated the CPU table in docs/performance.md")
     return 0
 
 
@@ -231,65 +234,3 @@ def _device_name(dev: str) -> str:
     if dev.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(dev))
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-
-
-def _figure(df: pd.DataFrame, path: Path) -> None:
-    """Seed-steps per second vs S, log-log, per device: end to end and steady state, the
-    matmul roofline, and the plain single-seed loop with the 10x-it line."""
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    kind = df["kind"] if "kind" in df else pd.Series("batched", index=df.index)
-    batched = df[kind == "batched"]
-    for i, (dev, g) in enumerate(batched.groupby("device", sort=True)):
-        g = g.sort_values("S")
-        colour = f"C{i}"
-        label = f"{dev} ({g['device_name'].iloc[0]}, {int(g['threads'].iloc[0]) or ''} thr)"
-        ax.plot(g["S"], g["seed_steps_per_s"], "o-", color=colour,
-                label=f"{label}: end to end")
-        if "steady_seed_steps_per_s" in g and g["steady_seed_steps_per_s"].notna().any():
-            ax.plot(g["S"], g["steady_seed_steps_per_s"], "s--", color=colour, alpha=0.7,
-                    label=f"{dev}: steady state")
-        if "roofline_seed_steps_per_s" in g and g["roofline_seed_steps_per_s"].notna().any():
-            ax.plot(g["S"], g["roofline_seed_steps_per_s"], ":", color=colour, lw=2,
-                    label=f"{dev}: matmul roofline")
-    plain = df[kind == "plain loop"]
-    if len(plain):
-        rate = float(plain["seed_steps_per_s"].iloc[0])
-        ax.axhline(rate, color="0.3", lw=1.5, label=f"plain single-seed loop ({rate:,.0f})")
-        ax.axhline(10 * rate, color="0.3", lw=1, ls="-.", label="10x the plain loop")
-    ax.set(xscale="log", yscale="log", xlabel="seeds trained in lockstep, S",
-           ylabel="seed-steps per second",
-           title="Batching seeds: throughput vs number of seeds\n"
-                 "(default config, CartPole-v1, one thread, evaluation off)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7.5)
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png",
-                                               metadata={"Software": None}))
-    plt.close(fig)
-
-
-def _env_figure(df: pd.DataFrame, path: Path) -> None:
-    """Seed-steps per second of each environment/recipe row (end to end and steady state),
-    beside the plain single-seed loop of the same run."""
-    env = df[df["kind"] == "env"] if "kind" in df else df.iloc[:0]
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(env), 2) + 1.5))
-    labels = [f"{r.env_id}, {r.recipe}, {r.env_backend} envs, S={int(r.S)}"
-              for r in env.itertuples()]
-    y = range(len(env))
-    ax.barh([i + 0.2 for i in y], env["seed_steps_per_s"], height=0.4, label="end to end")
-    ax.barh([i - 0.2 for i in y], env["steady_seed_steps_per_s"], height=0.4, alpha=0.7,
-            label="steady state")
-    plain = df[df["kind"] == "plain loop"] if "kind" in df else df.iloc[:0]
-    if len(plain):
-        rate = float(plain["seed_steps_per_s"].iloc[0])
-        ax.axvline(rate, color="0.3", lw=1.5, label=f"plain single-seed loop ({rate:,.0f})")
-    ax.set_yticks(list(y), labels, fontsize=7.5)
-    ax.invert_yaxis()
-    ax.set(xscale="log", xlabel="seed-steps per second",
-           title="Environments and recipes (one thread, evaluation off)")
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower right")
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png",
-                                               metadata={"Software": None}))
-    plt.close(fig)
