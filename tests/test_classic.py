@@ -10,6 +10,7 @@ one step at a time from the same states, within a bound measured on this machine
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -137,3 +138,31 @@ def test_training_is_the_same_on_either_backend(env_id: str) -> None:
 def test_the_config_knows_which_envs_are_batched() -> None:
     from dqn.base.config import BATCHED_ENVS
     assert sorted(BATCHED_ENVS) == ENV_IDS
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"target": "hard_episodes", "target_period": 2, "clear_memory_each_episode": True},
+    {"env_id": "Acrobot-v1", "eval_episodes": 3}])
+def test_training_with_the_env_on_the_device_gives_the_host_paths_records(
+        overrides: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off the CPU the env's results stay on the device (tensors, records accounted there and
+    copied at log intervals). The same torch env run both ways on the CPU, once through the
+    device path and once seen through host arrays, must give identical records."""
+    from dqn.base.config import Config
+    from dqn.core import envs
+    from dqn.core.train import train
+
+    config = Config(device="cpu", total_steps=1_200, eval_every=400, eval_episodes=2,
+                    log_every=200, learning_starts=100).replace(**overrides)
+
+    def run(wrap) -> object:
+        monkeypatch.setattr(envs, "make", lambda env_id, n, device, backend="auto": wrap(
+            ClassicVecEnv(env_id, n, device, xp=torch)))
+        return train(config, [2, 7])
+
+    on_device = run(lambda env: env)
+    through_host = run(envs.HostView)
+    assert len(on_device.episodes) >= 4
+    for name in ("episodes", "evals", "diagnostics"):
+        a, b = getattr(on_device, name), getattr(through_host, name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)

@@ -287,7 +287,7 @@ class Agent:
     @torch.no_grad()
     def sync_target(self, *, updated: torch.Tensor | None = None, step: int = 0,
                     episodes: torch.Tensor | None = None,
-                    episode_ended: np.ndarray | None = None) -> None:
+                    episode_ended: np.ndarray | torch.Tensor | None = None) -> None:
         """Target-network upkeep, the four kinds side by side. Each is a Polyak update of the
         seeds due (see `polyak`; tau = 1 is a hard copy, as SB3 and CleanRL treat it):
 
@@ -301,8 +301,8 @@ class Agent:
         'none' keeps the target equal to the online network, so s' is always valued by the
         current online weights. Call with `updated` (S,) after a gradient step (Agent.update
         does), and with `step`, the finished-episode counts `episodes` (S,) and the env's
-        `episode_ended` (S,) after an env step; `episode_ended` stays on the host, so steps
-        that end no episode cost nothing.
+        `episode_ended` (S,) after an env step (a host array: steps that end no episode cost
+        nothing; a device tensor is never read back).
         """
         c, due, tau = self.config, None, 1.0
         if updated is not None:  # after a gradient step
@@ -310,8 +310,9 @@ class Agent:
                 due, tau = updated, (c.tau if c.target == "soft" else 1.0)
         elif c.target == "hard_steps" and step % c.target_period == 0:
             due = torch.ones(self.S, dtype=torch.bool, device=self.device)
-        elif c.target == "hard_episodes" and episode_ended is not None and episode_ended.any():
-            ended = torch.from_numpy(episode_ended).to(self.device)
+        elif c.target == "hard_episodes" and episode_ended is not None and (
+                isinstance(episode_ended, torch.Tensor) or episode_ended.any()):
+            ended = torch.as_tensor(episode_ended, device=self.device)
             due = ended & (episodes % c.target_period == 0)
         if due is not None:  # in place: the target's per-layer views stay valid
             self.target_params.copy_(polyak(self.target_params, self.params, tau, due))

@@ -90,8 +90,9 @@ class SeededVecEnv:
 
 
 class HostView:
-    """A batched env on a device other than the CPU, seen through host numpy arrays (actions
-    copied to the device, results back: one round trip per step)."""
+    """A batched env on the device seen through host numpy arrays (actions copied to the
+    device, results back: one round trip per step). Tests use it to check that training with
+    the env's results on the device gives what the host path gives."""
 
     def __init__(self, env: ClassicVecEnv) -> None:
         self.env = env
@@ -119,8 +120,13 @@ def make(env_id: str, num_envs: int, device: torch.device, backend: str = "auto"
         return SeededVecEnv(env_id, num_envs)
     if env_id not in KINDS:
         raise ValueError(f"env_backend 'batched': no batched version of {env_id}")
-    env = ClassicVecEnv(env_id, num_envs, device)
-    return env if env.xp is np else HostView(env)
+    return ClassicVecEnv(env_id, num_envs, device)
+
+
+def on_host(env: VecEnv) -> bool:
+    """Whether the env's results are host (numpy) arrays: gymnasium's, or batched on the
+    CPU; else they are tensors on the device."""
+    return not isinstance(env, ClassicVecEnv) or env.xp is np
 
 
 def spaces(env: VecEnv) -> tuple[int, int]:

@@ -64,12 +64,19 @@ class Recorder:
         self._episodes: list[dict[str, np.ndarray]] = []
         self._evals: list[dict[str, np.ndarray]] = []
         self._diagnostics: list[dict[str, np.ndarray]] = []
+        self._device: tuple[torch.Tensor, ...] | None = None  # episode accounting on the device
+        self._pending: list[tuple] = []  # its per-step tensors, until flush
         self.steps = 0
 
-    def episode_step(self, step: int, reward: np.ndarray, done: np.ndarray,
-                     autoreset: np.ndarray, epsilon: torch.Tensor) -> None:
-        """Account one env step; emit a row per seed whose episode just ended."""
+    def episode_step(self, step: int, reward: np.ndarray | torch.Tensor,
+                     done: np.ndarray | torch.Tensor, autoreset: np.ndarray | torch.Tensor,
+                     epsilon: torch.Tensor) -> None:
+        """Account one env step; emit a row per seed whose episode just ended. Host arrays are
+        accounted at once; device tensors (an env on the device) stay there until `flush`."""
         self.steps = step
+        if isinstance(reward, torch.Tensor):
+            self._on_device(step, reward, done, autoreset, epsilon)
+            return
         live = ~autoreset
         self.ep_return += np.where(live, reward, 0.0)
         self.ep_length += live
@@ -87,6 +94,41 @@ class Recorder:
             self.ep_return[idx] = 0.0
             self.ep_length[idx] = 0
 
+    def _on_device(self, step: int, reward: torch.Tensor, done: torch.Tensor,
+                   autoreset: torch.Tensor, epsilon: torch.Tensor) -> None:
+        """episode_step's accounting as device ops (new tensors, never in place, so the
+        pending references stay as they were), kept for flush: no step waits for the device."""
+        if self._device is None:  # (S,) return, length and finished episodes, on the device
+            self._device = (torch.zeros_like(reward, dtype=torch.float64),
+                            torch.zeros_like(done, dtype=torch.long),
+                            torch.as_tensor(self.ep_count, device=reward.device))
+        ret, length, count = self._device
+        live = ~autoreset
+        ret = ret + torch.where(live, reward.to(torch.float64), 0.0)
+        length = length + live
+        count = count + done
+        self._pending.append((step, done, ret, length, count, epsilon))
+        self._device = (torch.where(done, 0.0, ret), torch.where(done, 0, length), count)
+
+    def flush(self) -> None:
+        """Emit the episode rows the device accounted since the last flush (one copy)."""
+        if not self._pending:
+            return
+        steps = np.array([p[0] for p in self._pending])  # (T,)
+        done, ret, length, count, eps = (torch.stack([p[i] for p in self._pending]).cpu().numpy()
+                                         for i in range(1, 6))  # (T, S) each
+        self._pending = []
+        t, s = np.nonzero(done)  # by step, then seed: the host path's order
+        if len(t):
+            self._episodes.append({"seed": self.seeds[s], "episode": count[t, s],
+                                   "env_step": steps[t], "return": ret[t, s],
+                                   "length": length[t, s], "epsilon": eps[t, s]})
+        for row in np.flatnonzero(done.any(axis=1)):  # the progress bar's last returns
+            idx = np.flatnonzero(done[row])
+            self.last_returns[idx] = np.roll(self.last_returns[idx], 1, axis=1)
+            self.last_returns[idx, 0] = ret[row, idx]
+        self.ep_count = count[-1].copy()
+
     def update(self, s: UpdateStats) -> None:
         """Accumulate one gradient step's diagnostics on the device."""
         values = torch.stack([s.loss, s.q_mean, s.td_abs, s.grad_norm], dim=1)  # (S, 4)
@@ -96,6 +138,7 @@ class Recorder:
 
     def diagnostics(self, step: int, epsilon: torch.Tensor) -> None:
         """Emit the mean diagnostics of the interval since the last call, one row per seed."""
+        self.flush()
         counts = self.counts.cpu().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             means = self.sums.cpu().numpy() / counts[:, None]  # NaN before learning starts
@@ -113,6 +156,7 @@ class Recorder:
 
     def recent(self) -> dict[str, float]:
         """Headline numbers for a progress bar."""
+        self.flush()
         out = {"return": float(np.nanmean(self.last_returns)) if self._episodes else float("nan")}
         if self._evals:
             out["eval"] = float(np.mean(self._evals[-1]["return"]))
@@ -120,6 +164,7 @@ class Recorder:
 
     def finish(self, wall_time_s: float, weights: FinalWeights | None = None) -> Records:
         """The run's tables, in stable (seed, time) order, and the final weights."""
+        self.flush()
         def table(chunks: list[dict[str, np.ndarray]], columns: tuple[str, ...]) -> pd.DataFrame:
             if not chunks:
                 return pd.DataFrame({c: [] for c in columns})

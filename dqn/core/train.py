@@ -6,6 +6,7 @@ K evaluation episodes per seed.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,9 @@ from dqn.core.schedules import priority_beta
 from dqn.core.seeding import Stream, integers, keys, mix64, normal, stream_seed, uniform
 
 Progress = Callable[[int, dict[str, float]], None]
+CHECK_EVERY = 16
+"""Evaluation steps between checks that every episode has ended, with the envs on the device
+(each check waits for it)."""
 
 
 def train(config: Config, seeds: list[int], progress: Progress | None = None) -> Records:
@@ -63,7 +67,11 @@ def _train(c: Config, seeds: list[int], device: torch.device,
     rec = Recorder(seeds, device)
 
     obs = torch.as_tensor(env.reset(keys(seeds, "env")), device=device)  # (S, obs_dim)
-    autoreset = np.zeros(S, dtype=bool)  # (S,) this step only resets the sub-env
+    # an env on the host (numpy: the CPU, or gymnasium's) gives its flags to the host for
+    # free; one on the device keeps them there, and nothing below waits for it
+    host = envs.on_host(env)
+    autoreset = np.zeros(S, dtype=bool) if host else torch.zeros(S, dtype=torch.bool,
+                                                                  device=device)  # (S,)
     episodes = torch.zeros(S, dtype=torch.long, device=device)  # (S,) finished episodes
     start = time.perf_counter()
 
@@ -72,26 +80,28 @@ def _train(c: Config, seeds: list[int], device: torch.device,
         eps = epsilon_schedule(c, step, episodes)  # (S,)
         action = agent.act(obs, eps, explore_draws.next(), action_draws.next(),
                            act_noise.next() if c.noisy else None)  # (S,)
-        next_obs_np, reward_np, terminated_np, truncated_np = env.step(action.cpu().numpy())
-        next_obs = torch.as_tensor(next_obs_np, device=device)  # (S, obs_dim)
-        done_np = terminated_np | truncated_np  # (S,)
+        next_obs_env, reward_env, terminated, truncated = env.step(
+            action.cpu().numpy() if host else action)  # (S, obs_dim), (S,) x3
+        next_obs = torch.as_tensor(next_obs_env, device=device)  # (S, obs_dim)
+        done = terminated | truncated  # (S,)
 
         # store: never the autoreset step, whose "transition" spans two episodes (and with
         # store_probability < 1 only a random fraction of the others); with n-step returns,
         # the n-step transition completed by this step, if any
         keep = torch.as_tensor(~autoreset, device=device)  # (S,)
-        transition = (obs, action, torch.as_tensor(reward_np, device=device, dtype=torch.float32),
-                      next_obs, torch.as_tensor(terminated_np, device=device),
-                      torch.as_tensor(truncated_np, device=device))
+        transition = (obs, action, torch.as_tensor(reward_env, device=device,
+                                                   dtype=torch.float32),
+                      next_obs, torch.as_tensor(terminated, device=device),
+                      torch.as_tensor(truncated, device=device))
         horizon = None
         if pending is not None:
             released = pending.step(*transition, valid=keep)
             transition, horizon, keep = released.transition, released.horizon, released.ready
         if c.store_probability < 1.0:
             keep &= store_draws.next() < c.store_probability
-        replay.add(*transition, keep, horizon=horizon,
-                   every=pending is None and c.store_probability == 1.0 and not autoreset.any())
-        rec.episode_step(step, reward_np, done_np, autoreset, eps)
+        replay.add(*transition, keep, horizon=horizon, every=pending is None and host
+                   and c.store_probability == 1.0 and not autoreset.any())
+        rec.episode_step(step, reward_env, done, autoreset, eps)
 
         # learn: only seeds holding a full batch move (memory clearing can empty a seed's);
         # each gradient step also keeps up the 'none' and 'soft' targets
@@ -105,8 +115,8 @@ def _train(c: Config, seeds: list[int], device: torch.device,
                     replay.update_priorities(batch["index"], stats.td_error, ready)
 
         # episode ends: count them, clear memory if asked
-        if done_np.any():
-            ended = torch.as_tensor(done_np, device=device)
+        if not host or done.any():  # (on the device: masked ops, no question asked)
+            ended = torch.as_tensor(done, device=device)
             episodes += ended.long()
             if c.clear_memory_each_episode:  # pending n-step transitions are memory too
                 replay.clear(ended)
@@ -114,9 +124,9 @@ def _train(c: Config, seeds: list[int], device: torch.device,
                     pending.clear(ended)
 
         # sync target: the hard copies due after this env step
-        agent.sync_target(step=step, episodes=episodes, episode_ended=done_np)
+        agent.sync_target(step=step, episodes=episodes, episode_ended=done)
 
-        obs, autoreset = next_obs, done_np
+        obs, autoreset = next_obs, done
 
         # evaluate and log
         if step % c.eval_every == 0 or step == c.total_steps:
@@ -151,15 +161,23 @@ class Evaluator:
         episode_keys = mix64(mix64(self.keys, self.calls)[:, None],
                              np.arange(self.K, dtype=np.uint64))  # (S, K)
         obs = self.env.reset(episode_keys.reshape(-1))  # (S*K, obs_dim)
-        returns = np.zeros(self.S * self.K)  # (S*K,)
-        finished = np.zeros(self.S * self.K, dtype=bool)  # (S*K,)
-        device = self.agent.device
-        while not finished.all():
+        device, n, host = self.agent.device, self.S * self.K, envs.on_host(self.env)
+        returns = np.zeros(n) if host else torch.zeros(n, dtype=torch.float64, device=device)
+        finished = np.zeros(n, dtype=bool) if host else torch.zeros(n, dtype=torch.bool,
+                                                                    device=device)  # (S*K,)
+        for t in itertools.count(1):
             x = torch.as_tensor(obs, device=device).view(self.S, self.K, -1)  # (S, K, obs_dim)
-            action = self.agent.greedy(x).reshape(-1).cpu().numpy()  # (S*K,)
-            obs, reward, terminated, truncated = self.env.step(action)
-            returns += np.where(finished, 0.0, reward)
+            action = self.agent.greedy(x).reshape(-1)  # (S*K,)
+            obs, reward, terminated, truncated = self.env.step(
+                action.cpu().numpy() if host else action)
+            if host:
+                returns += np.where(finished, 0.0, reward)
+            else:  # (later steps of finished episodes add nothing: checking now and then)
+                returns += torch.where(finished, 0.0, reward.to(torch.float64))
             finished |= terminated | truncated
+            if (host or t % CHECK_EVERY == 0) and finished.all():
+                break
+        returns = returns if host else returns.cpu().numpy()
         return returns.reshape(self.S, self.K).mean(axis=1)
 
     def close(self) -> None:
