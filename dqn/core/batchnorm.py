@@ -28,6 +28,7 @@ from dqn.core.networks import (
     _activation_backward,
     _narrow,
     head,
+    head_backward,
 )
 
 
@@ -111,24 +112,8 @@ def bn_network_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: list,
     the head as networks.mlp_backward takes it, then per hidden layer the activation, the
     BatchNorm (bn_backward) and the linear layer, down to the input BatchNorm's weight and
     bias (the input itself needs no gradient)."""
-    if spec.dueling:
-        best = tape.pop()[0] if spec.dueling_aggregation == "max" else None  # (S, N, 1)
-        total = dq.sum(dim=-1, keepdim=True)  # (S, N, 1)
-        dadv = dq - total / dq.shape[-1] if best is None else dq.scatter_add(-1, best, -total)
-        dout = torch.cat([total, dadv], dim=-1)  # (S, N, 1 + A)
-    else:
-        dout = dq
-    h, weight_t = tape.pop()
-    dweight_t = torch.bmm(dout.transpose(1, 2), h)  # (S, M, H)
-    dbias = dout.sum(dim=1)  # (S, M)
     pieces: dict[str, torch.Tensor] = {}
-    start = 0
-    for n in ("value", "advantage") if spec.dueling else ("out",):
-        width = p[f"{n}.bias"].shape[1]
-        pieces[f"{n}.weight"] = dweight_t[:, start:start + width].transpose(1, 2)
-        pieces[f"{n}.bias"] = dbias[:, start:start + width]
-        start += width
-    dh = torch.bmm(dout, weight_t)  # (S, N, H)
+    dh = head_backward(spec, p, tape, dq, pieces)  # (S, N, H)
     for i in reversed(range(len(spec.hidden))):
         h_in, saved, u, out = tape.pop()
         du = _activation_backward(dh, u, out, spec.activation)  # (S, N, H_i)

@@ -275,13 +275,11 @@ def _activation_backward(dh: torch.Tensor, z: torch.Tensor, out: torch.Tensor,
     return torch.ops.aten.tanh_backward(dh, out)
 
 
-def mlp_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torch.Tensor,
-                 grad: torch.Tensor) -> None:
-    """Write into `grad` (S, P) the gradient of sum(dq * q) with respect to every parameter, q
-    being the mlp_forward that filled `tape`. Per layer y = h W + b: dW = h^T dy, db = sum over
-    N of dy, dh = dy W^T; through the activation dz = dh act'(z). Each piece is computed into
-    a tensor of its own and the (S, P) rows are assembled by one cat: a matmul writing
-    straight into a strided view of the rows falls back to one small matmul per seed."""
+def head_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torch.Tensor,
+                  pieces: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The output layer's part of mlp_backward (and of the BatchNorm net's): its weight and
+    bias gradients into `pieces`, from the taped head input and weight (and the max
+    aggregation's choice); returns dh (S, N, H), the gradient into the last hidden layer."""
     if spec.dueling:
         best = tape.pop()[0] if spec.dueling_aggregation == "max" else None  # (S, N, 1)
         total = dq.sum(dim=-1, keepdim=True)  # (S, N, 1)
@@ -293,14 +291,24 @@ def mlp_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torc
     h, weight_t = tape.pop()
     dweight_t = torch.bmm(dout.transpose(1, 2), h)  # (S, M, H): dW^T, the fast layout
     dbias = dout.sum(dim=1)  # (S, M)
-    pieces: dict[str, torch.Tensor] = {}
     start = 0
     for n in ("value", "advantage") if spec.dueling else ("out",):
         width = p[f"{n}.bias"].shape[1]
         pieces[f"{n}.weight"] = dweight_t[:, start:start + width].transpose(1, 2)
         pieces[f"{n}.bias"] = dbias[:, start:start + width]
         start += width
-    dh = torch.bmm(dout, weight_t)  # (S, N, H)
+    return torch.bmm(dout, weight_t)  # (S, N, H)
+
+
+def mlp_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: Tape, dq: torch.Tensor,
+                 grad: torch.Tensor) -> None:
+    """Write into `grad` (S, P) the gradient of sum(dq * q) with respect to every parameter, q
+    being the mlp_forward that filled `tape`. Per layer y = h W + b: dW = h^T dy, db = sum over
+    N of dy, dh = dy W^T; through the activation dz = dh act'(z). Each piece is computed into
+    a tensor of its own and the (S, P) rows are assembled by one cat: a matmul writing
+    straight into a strided view of the rows falls back to one small matmul per seed."""
+    pieces: dict[str, torch.Tensor] = {}
+    dh = head_backward(spec, p, tape, dq, pieces)  # (S, N, H)
     for i in reversed(range(len(spec.hidden))):
         h_in, z, out = tape.pop()
         dz = _activation_backward(dh, z, out, spec.activation)  # (S, N, H_i)
