@@ -72,3 +72,32 @@ def test_fused_eval_mode_matches_batchnorm1d(dueling: str | None) -> None:
     for s, net in enumerate(references(spec, flat, stats, dueling)):
         net.train(False)
         torch.testing.assert_close(q[s], net(x[s]))
+
+
+def test_an_agent_update_matches_the_autograd_path() -> None:
+    """One Agent.update with batchnorm_backward = "manual" takes the autograd path's gradient
+    and running statistics (float32: to rounding), and leaves a masked seed as it was. (The
+    weights after Adam's first step are not compared: it moves each weight by about lr times
+    the sign of its gradient, which rounding can flip where a gradient is near 0.)"""
+    from dqn.base.config import Config
+    from dqn.core.agent import Agent
+
+    S, B, device = 3, 16, torch.device("cpu")
+    g = torch.Generator().manual_seed(5)
+    batch = {"obs": torch.randn(S, B, 4, generator=g),
+             "next_obs": torch.randn(S, B, 4, generator=g),
+             "action": torch.randint(0, 2, (S, B), generator=g), "reward": torch.ones(S, B),
+             "terminated": torch.rand(S, B, generator=g) < 0.2,
+             "truncated": torch.zeros(S, B, dtype=torch.bool)}
+    mask = torch.tensor([True, False, True])
+    agents = [Agent(Config(batchnorm=True, dueling=False, activation="leaky_relu",
+                           loss="huber", batchnorm_backward=kind), 4, 2, [1, 2, 3], device)
+              for kind in ("autograd", "manual")]
+    before = agents[1].params.clone(), agents[1].stats.clone()
+    for agent in agents:
+        agent.update(batch, mask)
+    torch.testing.assert_close(agents[1].grad, agents[0].grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(agents[1].stats, agents[0].stats)
+    assert torch.equal(agents[1].params[1], before[0][1])  # the masked seed kept its weights
+    assert torch.equal(agents[1].stats[1], before[1][1])
+    assert not torch.equal(agents[1].params[0], before[0][0])

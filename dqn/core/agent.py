@@ -93,6 +93,17 @@ def td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor, kind: str,
     return grad if weight is None else weight * grad
 
 
+def loss_and_dq(q: torch.Tensor, batch: dict[str, torch.Tensor], y: torch.Tensor,
+                kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q_taken (S, B), td_loss (S,), dq (S, B, A)) for Q-values q (S, B, A); dq, the loss's
+    gradient in q (nonzero at the actions taken), starts a written-out backward pass."""
+    q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
+    weight = batch.get("weight")  # (S, B) importance weights, or None
+    dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
+                                      td_loss_grad(q_taken, y, kind, weight)[..., None])
+    return q_taken, td_loss(q_taken, y, kind, weight), dq
+
+
 def polyak(target: torch.Tensor, online: torch.Tensor, tau: float, due: torch.Tensor
            ) -> torch.Tensor:
     """The target rows (S, n) after a Polyak update of the seeds where due (S,) is True:
@@ -196,9 +207,9 @@ class Agent:
         """One gradient step on a batch (S, B, ...) for the seeds where mask (S,) is True.
 
         Each seed's gradient is that of its own mean loss alone: batched matmuls per seed
-        (networks.mlp_backward), or autograd with BatchNorm or noisy layers
-        (_gradient_autograd). noise (S, 2, noise_size): a noisy network's draws for the
-        online and the target network.
+        (networks.mlp_backward; dqn.core.batchnorm's with batchnorm_backward = "manual"),
+        or autograd with BatchNorm or noisy layers (_gradient_autograd). noise (S, 2,
+        noise_size): a noisy network's draws for the online and the target network.
         """
         c = self.config
         online_noise, target_noise = (None, None) if noise is None else noise.unbind(1)
@@ -213,20 +224,19 @@ class Agent:
                 bootstrap.dtype)  # float or (S, B)
             y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
                           gamma, c.reward_scale)  # (S, B)
+            tape: list = []  # what a written-out backward pass needs
             if self.spec.batchnorm and c.batchnorm_backward == "manual":
-                q_taken, loss = self._gradient_batchnorm(batch, y, mask)
+                q, new_stats = bn_forward_train(self.spec, self._online, self.stats,
+                                                batch["obs"], tape)  # (S, B, A)
+                q_taken, loss, dq = loss_and_dq(q, batch, y, c.loss)
+                bn_network_backward(self.spec, self._online, tape, dq, self.grad)
+                self.stats = torch.where(mask[:, None], new_stats, self.stats)
             elif self.spec.batchnorm or self.spec.noisy:
                 q_taken, loss = self._gradient_autograd(batch, y, mask, online_noise)
             else:
-                tape: list = []
                 q = mlp_forward(self.spec, self._online, batch["obs"], tape,
                                 out_layer=self._out_layer(False))  # (S, B, A)
-                q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-                weight = batch.get("weight")  # (S, B) importance weights, or None
-                loss = td_loss(q_taken, y, c.loss, weight)  # (S,)
-                dq = torch.zeros_like(q).scatter_(
-                    -1, batch["action"][..., None],
-                    td_loss_grad(q_taken, y, c.loss, weight)[..., None])
+                q_taken, loss, dq = loss_and_dq(q, batch, y, c.loss)
                 mlp_backward(self.spec, self._online, tape, dq, self.grad)
             # masked seeds get exactly zero: where, not multiply, because a masked seed's batch
             # may hold NaN (an empty memory samples garbage) and 0 * NaN is NaN. On the CPU a
@@ -241,19 +251,6 @@ class Agent:
         self.sync_target(updated=mask)
         return UpdateStats(loss, q_taken.mean(dim=1), td_error.mean(dim=1), grad_norm, mask,
                            td_error)
-
-    def _gradient_batchnorm(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
-                            mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """_gradient_autograd's job for a BatchNorm net, written out (dqn.core.batchnorm)."""
-        c, tape, weight = self.config, [], batch.get("weight")  # weight: importance weights
-        q, new_stats = bn_forward_train(self.spec, self._online, self.stats, batch["obs"], tape)
-        q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-        loss = td_loss(q_taken, y, c.loss, weight)  # (S,)
-        dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
-                                          td_loss_grad(q_taken, y, c.loss, weight)[..., None])
-        bn_network_backward(self.spec, self._online, tape, dq, self.grad)
-        self.stats = torch.where(mask[:, None], new_stats, self.stats)
-        return q_taken, loss
 
     def _gradient_autograd(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
                            mask: torch.Tensor, noise: torch.Tensor | None
