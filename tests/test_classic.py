@@ -140,6 +140,25 @@ def test_the_config_knows_which_envs_are_batched() -> None:
     assert sorted(BATCHED_ENVS) == ENV_IDS
 
 
+class HostView:
+    """A batched env on the device seen through host numpy arrays (actions copied to the
+    device, results back), so training takes the host path with the device env's numbers."""
+
+    def __init__(self, env: ClassicVecEnv) -> None:
+        self.env = env
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+
+    def reset(self, keys: np.ndarray) -> np.ndarray:
+        return self.env.reset(keys).cpu().numpy()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(x.cpu().numpy() for x in self.env.step(action))
+
+    def close(self) -> None:
+        self.env.close()
+
+
 @pytest.mark.parametrize("overrides", [
     {}, {"target": "hard_episodes", "target_period": 2, "clear_memory_each_episode": True},
     {"env_id": "Acrobot-v1", "eval_episodes": 3}])
@@ -161,7 +180,7 @@ def test_training_with_the_env_on_the_device_gives_the_host_paths_records(
         return train(config, [2, 7])
 
     on_device = run(lambda env: env)
-    through_host = run(envs.HostView)
+    through_host = run(HostView)
     assert len(on_device.episodes) >= 4
     for name in ("episodes", "evals", "diagnostics"):
         a, b = getattr(on_device, name), getattr(through_host, name)

@@ -9,7 +9,7 @@ one resets the sub-env, ignores its action and returns reward 0, terminated and 
 
 - On the CPU `xp` is numpy, over the tensors' own memory (torch.from_numpy shares it, nothing is
   copied). It is also what gymnasium computes with, so every number is bit-identical to
-  gymnasium's environment on this machine (tests/envs/test_classic.py checks 10,000+ steps per
+  gymnasium's environment on this machine (tests/test_classic.py checks 10,000+ steps per
   environment). torch's own float64 sin/cos (SLEEF) differ from the C library's in the last
   bit for about 1 argument in 700, which would change the trajectories.
 - On any other device `xp` is torch: the state stays on the device. Trigonometric results may
@@ -26,6 +26,8 @@ read of the reset counts: no per-step host round trip on a GPU).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -81,31 +83,48 @@ def mountaincar_resets(generators: list[np.random.Generator], count: int) -> np.
     return np.stack((position, np.zeros_like(position)), axis=-1)
 
 
+def as_float32(state: np.ndarray) -> np.ndarray:
+    """The observation of a reset state that is the state itself (CartPole, MountainCar)."""
+    return state.astype(np.float32)
+
+
+@dataclass(frozen=True)
 class Kind:
-    """One environment's dynamics, observation and reset distribution."""
+    """One environment's dynamics, observation, reset distribution and reward."""
 
-    def __init__(self, step: Any, obs: Any, state_dim: int, obs_dim: int, n_actions: int,
-                 counters: bool, reward_dtype: type) -> None:
-        self.step, self.obs, self.state_dim, self.obs_dim = step, obs, state_dim, obs_dim
-        self.n_actions, self.counters, self.reward_dtype = n_actions, counters, reward_dtype
-
-
-KINDS: dict[str, Kind] = {
-    "CartPole-v1": Kind(cartpole_step, cartpole_obs, 4, 4, 2, True, np.float32),
-    "CartPole-v0": Kind(cartpole_step, cartpole_obs, 4, 4, 2, True, np.float32),
-    "Acrobot-v1": Kind(acrobot_step, acrobot_obs, 4, 6, 3, False, np.float64),
-    "MountainCar-v0": Kind(mountaincar_step, mountaincar_obs, 2, 2, 3, False, np.float64),
-}
-"""The environments with a batched version here (reward dtype: what gymnasium returns)."""
+    step: Callable  # (xp, state (state_dim, n), action (n,)) -> (next state, terminated (n,))
+    obs: Callable  # (xp, state) -> observations (n, obs_dim) float32
+    state_dim: int
+    obs_dim: int
+    n_actions: int
+    resets: Callable | None  # (generators, count) -> (n, count, state_dim); None: counters
+    reset_obs: Callable  # reset states (..., state_dim) -> their observations, float32
+    reward: Callable  # terminated (n,) -> a live step's reward
+    reward_dtype: type  # what gymnasium returns
 
 
-def step_reward(env_id: str, terminated: Any) -> float | Any:
-    """A live step's reward: CartPole 1, Acrobot -1 (0 on reaching the goal), MountainCar -1."""
-    if env_id.startswith("CartPole"):
-        return 1.0
-    if env_id == "Acrobot-v1":
-        return -1.0 + terminated
+def _cartpole(terminated: Any) -> float:
+    return 1.0  # every step the pole stays up, the terminating one included
+
+
+def _acrobot(terminated: Any) -> Any:
+    return -1.0 + terminated  # -1 a step, 0 on reaching the goal
+
+
+def _mountaincar(terminated: Any) -> float:
     return -1.0
+
+
+CARTPOLE = Kind(cartpole_step, cartpole_obs, 4, 4, 2, None, as_float32, _cartpole, np.float32)
+KINDS: dict[str, Kind] = {
+    "CartPole-v1": CARTPOLE,
+    "CartPole-v0": CARTPOLE,
+    "Acrobot-v1": Kind(acrobot_step, acrobot_obs, 4, 6, 3, acrobot_resets, acrobot_reset_obs,
+                       _acrobot, np.float64),
+    "MountainCar-v0": Kind(mountaincar_step, mountaincar_obs, 2, 2, 3, mountaincar_resets,
+                           as_float32, _mountaincar, np.float64),
+}
+"""The environments with a batched version here."""
 
 
 class ClassicVecEnv:
@@ -139,7 +158,7 @@ class ClassicVecEnv:
         observations (num_envs, obs_dim) float32."""
         n, k = self.num_envs, self.kind
         self.keys = np.asarray(keys, dtype=np.uint64).copy()  # (n,)
-        self.generators = None if k.counters else [
+        self.generators = None if k.resets is None else [
             np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(key))))
             for key in self.keys]  # gymnasium's seeding.np_random(key) per sub-env
         self.ring_state = self._array(np.zeros((n, 2 * BLOCK, k.state_dim)))
@@ -157,17 +176,11 @@ class ClassicVecEnv:
     def _top_up(self, idx: np.ndarray, count: int) -> None:
         """Draw the next `count` resets of sub-envs idx into their ring slots."""
         k = self.kind
-        if k.counters:
+        if k.resets is None:
             states = cartpole_resets(self.keys[idx], self.filled[idx].astype(np.uint64), count)
-            obs = states.astype(np.float32)
         else:
-            gens = [self.generators[i] for i in idx]
-            if k.state_dim == 4:
-                states = acrobot_resets(gens, count)
-                obs = acrobot_reset_obs(states)
-            else:
-                states = mountaincar_resets(gens, count)
-                obs = states.astype(np.float32)
+            states = k.resets([self.generators[i] for i in idx], count)
+        obs = k.reset_obs(states)
         slots = (self.filled[idx, None] + np.arange(count)) % (2 * BLOCK)  # (len(idx), count)
         rows = np.broadcast_to(idx[:, None], slots.shape)
         if self.xp is np:
@@ -202,7 +215,7 @@ class ClassicVecEnv:
             self.elapsed = xp.where(ar, 0, self.elapsed)
             terminated = terminated & ~ar
         truncated = (self.elapsed >= self.limit) & ~ar
-        reward = xp.where(ar, 0.0, step_reward(self.env_id, terminated))
+        reward = xp.where(ar, 0.0, k.reward(terminated))
         reward = reward.astype(k.reward_dtype) if xp is np else reward.to(
             torch.float32 if k.reward_dtype is np.float32 else torch.float64)
         self.state, self.autoreset = state, terminated | truncated

@@ -89,27 +89,7 @@ class SeededVecEnv:
         self.env.close()
 
 
-class HostView:
-    """A batched env on the device seen through host numpy arrays (actions copied to the
-    device, results back: one round trip per step). Tests use it to check that training with
-    the env's results on the device gives what the host path gives."""
-
-    def __init__(self, env: ClassicVecEnv) -> None:
-        self.env = env
-        self.single_observation_space = env.single_observation_space
-        self.single_action_space = env.single_action_space
-
-    def reset(self, keys: np.ndarray) -> np.ndarray:
-        return self.env.reset(keys).cpu().numpy()
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(x.cpu().numpy() for x in self.env.step(action))
-
-    def close(self) -> None:
-        self.env.close()
-
-
-VecEnv = SeededVecEnv | ClassicVecEnv | HostView
+VecEnv = SeededVecEnv | ClassicVecEnv
 
 
 def make(env_id: str, num_envs: int, device: torch.device, backend: str = "auto") -> VecEnv:

@@ -109,6 +109,12 @@ def measure(S: int, device: str, steps: int, **overrides: object) -> dict[str, f
                             if device.startswith("cuda") else float("nan"))}
 
 
+def against(r: dict[str, float], plain: dict[str, float]) -> dict[str, float]:
+    """A row's end-to-end and steady rates as multiples of the plain loop's in the same run."""
+    return {"vs_plain": r["seed_steps_per_s"] / plain["seed_steps_per_s"],
+            "steady_vs_plain": r["steady_seed_steps_per_s"] / plain["steady_seed_steps_per_s"]}
+
+
 def measure_plain(steps: int) -> dict[str, float]:
     """The plain single-seed loop on the CPU, timed like `measure`."""
     lo, hi = _window(steps)
@@ -184,8 +190,7 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
           f"{plain['steady_seed_steps_per_s']:>9,.0f} steady", flush=True)
     for S in sizes:
         r = measure(S, dev, steps) | roofline(bench_config(dev, steps), S, dev)
-        r["vs_plain"] = r["seed_steps_per_s"] / plain["seed_steps_per_s"]
-        r["steady_vs_plain"] = r["steady_seed_steps_per_s"] / plain["steady_seed_steps_per_s"]
+        r |= against(r, plain)
         r["roofline_fraction"] = r["steady_seed_steps_per_s"] / r["roofline_seed_steps_per_s"]
         rows.append({**common, "kind": "batched", **r})
         print(f"S={S:>5}  {r['seed_steps_per_s']:>9,.0f} seed-steps/s end to end "
@@ -205,8 +210,7 @@ def main(device: str = "auto", out: Path = Path("results/bench"), tiny: bool = F
         overrides = {**find(recipe, "make bench").keys, "env_id": env_id,
                      "env_backend": backend, "batchnorm_backward": bn}
         r = measure(S if not tiny else sizes[-1], dev, steps if tiny else n, **overrides)
-        r["vs_plain"] = r["seed_steps_per_s"] / plain["seed_steps_per_s"]
-        r["steady_vs_plain"] = r["steady_seed_steps_per_s"] / plain["steady_seed_steps_per_s"]
+        r |= against(r, plain)
         rows.append({**common, "kind": "env", "env_id": env_id, "recipe": recipe,
                      "env_backend": backend, "batchnorm_backward": bn, **r,
                      "steps": steps if tiny else n})
