@@ -26,9 +26,9 @@ from dqn.core.networks import (
     NetSpec,
     _activation,
     _activation_backward,
-    _narrow,
     head,
     head_backward,
+    head_forward,
 )
 
 
@@ -91,19 +91,7 @@ def bn_forward_train(spec: NetSpec, p: dict[str, torch.Tensor], stats: torch.Ten
         out = _activation(u, spec.activation)
         tape.append((h, saved, u, out))
         h = out
-    weight_t, bias = head(spec, p)
-    out = _narrow(h, weight_t, bias)  # (S, N, M)
-    tape.append((h, weight_t))
-    q = out
-    if spec.dueling:
-        value, adv = out[..., :1], out[..., 1:]  # (S, N, 1), (S, N, A)
-        if spec.dueling_aggregation == "mean":
-            q = value + adv - adv.mean(dim=-1, keepdim=True)
-        else:
-            centre, best = adv.max(dim=-1, keepdim=True)
-            tape.append((best,))
-            q = value + adv - centre
-    return q, torch.cat(new_stats, dim=1)
+    return head_forward(spec, h, head(spec, p), tape), torch.cat(new_stats, dim=1)
 
 
 def bn_network_backward(spec: NetSpec, p: dict[str, torch.Tensor], tape: list,

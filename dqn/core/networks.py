@@ -197,16 +197,7 @@ def q_values(
         h = _activation(h, spec.activation)
     # the head as one matmul of width 1 + A (or A), as mlp_forward does: a batched matmul
     # of output width 1 (the value alone) rounds differently for S = 1 than in a batch
-    out = _narrow(h, *head(spec, p))  # (S, N, M)
-    if spec.dueling:
-        value, adv = out[..., :1], out[..., 1:]  # (S, N, 1), (S, N, A)
-        if spec.dueling_aggregation == "mean":
-            centre = adv.mean(dim=-1, keepdim=True)
-        else:
-            centre = adv.max(dim=-1, keepdim=True).values
-        q = value + adv - centre
-    else:
-        q = out  # (S, N, A)
+    q = head_forward(spec, h, head(spec, p))  # (S, N, A)
     stats_out = torch.cat(new_stats, dim=1) if new_stats else stats.reshape(S, 0)
     return q, stats_out
 
@@ -249,7 +240,14 @@ def mlp_forward(spec: NetSpec, p: dict[str, torch.Tensor], x: torch.Tensor,
         if tape is not None:
             tape.append((h, z, out))
         h = out
-    weight_t, bias = out_layer if out_layer is not None else head(spec, p)
+    return head_forward(spec, h, out_layer if out_layer is not None else head(spec, p), tape)
+
+
+def head_forward(spec: NetSpec, h: torch.Tensor, out_layer: tuple[torch.Tensor, torch.Tensor],
+                 tape: Tape | None = None) -> torch.Tensor:
+    """Q-values (S, N, A) from the last hidden layer h (S, N, H) and head(spec, p); with a
+    tape, what head_backward needs (the head's input and weight, the max's choice)."""
+    weight_t, bias = out_layer
     out = _narrow(h, weight_t, bias)  # (S, N, M)
     if tape is not None:
         tape.append((h, weight_t))
