@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 WRAPS = 4
-"""Passes of Acrobot's angle wrap (gymnasium's `while x > M: x -= 2 pi` loop). One step moves an
-angle by at most about (9 pi + acceleration) x 0.2 s, under 2 pi: measured at most 1 pass over
-10^6 random steps; the test fails if a state ever needs more."""
+"""Passes of Acrobot's angle wrap (gymnasium's `while x > M: x -= 2 pi` loop), a fixed count so
+no step asks the device. Measured 2026-12-07 over 10^6 sub-env steps (half random actions, half
+energy pumping): the largest angle before wrapping was 6.74, so 1 pass sufficed; the test fails
+if a state is ever left outside [-pi, pi]."""
 
 
 def f32(xp: ModuleType, x: Any) -> Any:
