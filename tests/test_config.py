@@ -160,6 +160,10 @@ def _alternative(key: str, value):
         return "cpu" if value != "cpu" else "auto"
     if key == "env_id":
         return "CartPole-v0" if value != "CartPole-v0" else "CartPole-v1"
+    if key == "return_range":
+        return (0.0, 1.0)
+    if key == "v_min":  # below the default v_max = 0
+        return -1.0
     if hint is int:
         return value + 1
     return value * 0.5 if value else 1.0

@@ -7,7 +7,8 @@ import torch
 
 from dqn.base.config import from_dict
 from dqn.core.agent import Agent
-from dqn.core.networks import NetSpec, init_params, init_stats, q_values
+from dqn.core.netspec import NetSpec, init_params, init_stats
+from dqn.core.networks import q_values
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

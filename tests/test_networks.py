@@ -13,15 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from dqn.core.networks import (
-    NetSpec,
-    init_params,
-    init_stats,
-    mlp_backward,
-    mlp_forward,
-    q_values,
-    unflatten,
-)
+from dqn.core.netspec import NetSpec, init_params, init_stats, unflatten
+from dqn.core.networks import mlp_backward, mlp_forward, q_values
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

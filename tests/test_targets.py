@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from dqn.base.config import from_dict
-from dqn.core.agent import Agent, bootstrap_mask, polyak, td_loss, td_loss_grad, td_target
+from dqn.core.agent import Agent
 from dqn.core.networks import q_values
+from dqn.core.td import bootstrap_mask, polyak, td_loss, td_loss_grad, td_target
 
 pytestmark = pytest.mark.usefixtures("single_thread_torch")
 

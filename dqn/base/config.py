@@ -9,18 +9,16 @@ gamma 0.995. Every knob is one typed field, documented right below it (`python -
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
-import inspect
 import json
 import math
 import re
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dqn.base import keys
 from dqn.base.env_facts import ENV_IDS
 from dqn.base.names import ALIASES, did_you_mean, is_positive_int
 
@@ -48,6 +46,8 @@ class Config:
     """Torch device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
     env_backend: Literal["auto", "batched", "gymnasium"] = "auto"
     """Envs batched on the device (dqn.core.classic; auto: where there is one) or gymnasium's."""
+    return_range: tuple[float, ...] = ()
+    """[low, high] of an episode's return, for an env the project does not know (normalising)."""
 
     # network
     hidden: tuple[int, ...] = (64, 64)
@@ -66,6 +66,14 @@ class Config:
     """Noisy networks: factorised Gaussian NoisyLinear layers explore instead of epsilon."""
     noisy_sigma0: float = 0.5
     """Noisy networks: initial noise scale, sigma = sigma0 / sqrt(fan_in)."""
+    distributional: bool = False
+    """C51: a categorical return distribution per action, cross-entropy loss (core.c51)."""
+    n_atoms: int = 51
+    """C51: atoms of the distribution, evenly spaced from v_min to v_max."""
+    v_min: float = 0.0
+    """C51: lowest atom; v_min = v_max = 0 derives both from the env's return range and gamma."""
+    v_max: float = 0.0
+    """C51: highest atom (see v_min)."""
 
     # target network
     target: Literal["hard_steps", "hard_episodes", "soft", "none"] = "hard_steps"
@@ -145,7 +153,7 @@ class Config:
             value = getattr(self, f.name)
             if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, f.name, float(value))
-            elif f.name == "hidden" and isinstance(value, list):
+            elif f.name in ("hidden", "return_range") and isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
         errors = _range_errors(self)
         if errors:
@@ -155,7 +163,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved config as JSON-friendly plain values."""
         d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
+        d["hidden"], d["return_range"] = list(self.hidden), list(self.return_range)
         return d
 
     def hash(self) -> str:
@@ -174,7 +182,8 @@ class Config:
 LATER_DEFAULTS: dict[str, Any] = {
     "n_step": 1, "prioritized_replay": False, "priority_alpha": 0.6, "priority_beta_start": 0.4,
     "priority_eps": 1e-6, "noisy": False, "noisy_sigma0": 0.5, "env_backend": "auto",
-    "batchnorm_backward": "autograd"}
+    "batchnorm_backward": "autograd", "return_range": [], "distributional": False,
+    "n_atoms": 51, "v_min": 0.0, "v_max": 0.0}
 """Config keys added after results were committed, with the defaults that mean 'off'."""
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
@@ -183,64 +192,14 @@ _HINTS = typing.get_type_hints(Config)
 
 def field_docs() -> dict[str, str]:
     """Each config key's one-line docstring, read from the class source."""
-    tree = ast.parse(inspect.getsource(Config))
-    body = tree.body[0].body
-    docs = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[node.target.id] = nxt.value.value.strip()
-    return docs
-
-
-def _coerce(key: str, value: Any, where: str) -> Any:
-    """Check one value against the field's type; return it in the field's canonical type."""
-    hint = _HINTS[key]
-    bad = ConfigError(f"{where}key '{key}': {value!r} is not {_describe(hint)}", keys=[key])
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise bad
-        return value
-    if hint is bool or hint is str:
-        if not isinstance(value, hint):
-            raise bad
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad
-        return float(value)
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or any(
-            isinstance(v, bool) or not isinstance(v, int) for v in value
-        ):
-            raise bad
-        return tuple(value)
-    raise TypeError(f"unsupported config type for {key}: {hint}")  # a bug, not user input
-
-
-def _describe(hint: Any) -> str:
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
-    if typing.get_origin(hint) is tuple:
-        return "a list of integers"
-    names = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
-    return names.get(hint, str(hint)) if not isinstance(hint, types.UnionType) else str(hint)
+    return keys.field_docs(Config)
 
 
 BATCHED_ENVS = ("CartPole-v1", "CartPole-v0", "Acrobot-v1", "MountainCar-v0")  # classic.KINDS
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")  # RELATED: keys whose range depends on another
 RELATED = {"env_backend": "env_id", "batchnorm_backward": "noisy", "buffer_size": "batch_size",
            "batch_size": "batchnorm", "learning_starts": "total_steps",
-           "epsilon_end": "epsilon_start"}
+           "epsilon_end": "epsilon_start", "v_max": "v_min"}
 
 
 def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
@@ -282,7 +241,19 @@ def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
          f"has no batched version of {c.env_id} (those: {', '.join(BATCHED_ENVS)})"),
         ("batchnorm_backward", c.batchnorm_backward == "autograd" or not c.noisy,
          "cannot be set with noisy = true (noisy BatchNorm nets train by autograd)"),
+        ("n_atoms", 2 <= c.n_atoms <= 1001, "must be in [2, 1001]"),
+        ("v_max", (c.v_min == c.v_max == 0.0) or (c.v_min < c.v_max and math.isfinite(
+            c.v_max - c.v_min)), f"must be finite and above v_min ({c.v_min}), or both 0 "
+         "(derived from the environment)"),
+        ("return_range", not c.return_range or (len(c.return_range) == 2 and math.isfinite(
+            c.return_range[1] - c.return_range[0]) and c.return_range[0] < c.return_range[1]),
+         "must be [low, high] with low < high"),
     ]
+    if c.distributional:  # C51 has its own loss and trains by autograd
+        for key, ok in (("loss", c.loss == FIELDS["loss"].default),
+                        ("batchnorm_backward", c.batchnorm_backward == "autograd")):
+            checks.append((key, ok, "cannot be set with distributional = true (C51 minimises "
+                           "a cross-entropy, by autograd)"))
     errors = [((k, *([RELATED[k]] if k in RELATED else [])), f"key '{k}': {getattr(c, k)!r} {msg}")
               for k, ok, msg in checks if not ok]
     # noisy networks explore by their noise (epsilon is 0): an epsilon setting beside them
@@ -309,7 +280,7 @@ def from_dict(overrides: dict[str, Any], source: str = "") -> Config:
         raise ConfigError(
             f"{where}unknown key '{k}' (value {overrides[k]!r}){did_you_mean(k, FIELDS)}",
             keys=[k])
-    values = {k: _coerce(k, v, where) for k, v in overrides.items()}
+    values = {k: keys.coerce(k, _HINTS[k], v, where, ConfigError) for k, v in overrides.items()}
     try:
         return Config(**values)
     except ConfigError as e:

@@ -1,7 +1,8 @@
 """The DQN agent for S seeds at once: acting, the TD update and target-network upkeep.
 
-The maths lives in small pure functions (`bootstrap_mask`, `td_target`, `td_loss`, `polyak`);
-`Agent` holds the tensors and calls them. Each ablation knob is branched on in exactly one place.
+The maths lives in small pure functions (dqn.core.td: `bootstrap_mask`, `td_target`,
+`td_loss`, `polyak`; dqn.core.c51 for the distributional head); `Agent` holds the tensors and
+calls them. Each ablation knob is branched on in exactly one place.
 """
 
 from __future__ import annotations
@@ -10,110 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dqn.base.config import Config
-from dqn.core import noisy
+from dqn.core import c51, noisy
 from dqn.core.batchnorm import bn_forward_train, bn_network_backward
-from dqn.core.networks import (
-    NetSpec,
-    head,
-    init_params,
-    init_stats,
-    mlp_backward,
-    mlp_forward,
-    q_values,
-    unflatten,
-)
+from dqn.core.netspec import NetSpec, init_params, init_stats, unflatten
+from dqn.core.networks import head, mlp_backward, mlp_forward, q_values
 from dqn.core.optim import BatchedAdam, clip_grad_norm
-
-
-def bootstrap_mask(
-    terminated: torch.Tensor, truncated: torch.Tensor, terminal_masking: bool, truncation: str
-) -> torch.Tensor:
-    """1 where the target bootstraps from s', 0 where it stops (float, same shape as inputs).
-
-    terminal_masking stops at true terminal states; truncation == "terminal" also stops at
-    time-limit truncations. Each knob adds its own stop, so each changes exactly one thing.
-    """
-    stop = torch.zeros_like(terminated)
-    if terminal_masking:
-        stop = stop | terminated
-    if truncation == "terminal":
-        stop = stop | truncated
-    return (~stop).float()
-
-
-def td_target(
-    reward: torch.Tensor, bootstrap: torch.Tensor, next_q_target: torch.Tensor,
-    next_q_online: torch.Tensor | None, gamma: float | torch.Tensor, reward_scale: float,
-) -> torch.Tensor:
-    """The Bellman target, (S, B) from rewards (S, B) and next-state Q-values (S, B, A).
-
-        y = c * r + gamma * m * Q_target(s', a*)
-        a* = argmax_a Q_target(s', a)              (DQN)
-        a* = argmax_a Q_online(s', a)              (double DQN: pass next_q_online)
-
-    c is reward_scale (inside the target only), m the bootstrap mask. For n-step transitions
-    r is the discounted sum of m rewards and gamma the tensor gamma^m (S, B) (dqn.core.nstep).
-    """
-    if next_q_online is None:
-        next_value = next_q_target.max(dim=-1).values  # (S, B)
-    else:
-        best = next_q_online.argmax(dim=-1, keepdim=True)  # (S, B, 1)
-        next_value = next_q_target.gather(-1, best).squeeze(-1)  # (S, B)
-    return reward_scale * reward + gamma * bootstrap * next_value
-
-
-def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str,
-            weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Each seed's mean loss over its batch, (S,), from (S, B) predictions and targets; with
-    importance weights w (S, B) (prioritized replay) the mean of w_i * loss_i."""
-    if kind == "huber":
-        per_item = F.smooth_l1_loss(q_taken, target, reduction="none", beta=1.0)
-    else:
-        per_item = F.mse_loss(q_taken, target, reduction="none")
-    if weight is not None:
-        per_item = weight * per_item
-    return per_item.mean(dim=1)
-
-
-def td_loss_grad(q_taken: torch.Tensor, target: torch.Tensor, kind: str,
-                 weight: torch.Tensor | None = None) -> torch.Tensor:
-    """d td_loss / d q_taken, (S, B): each seed's loss is a mean over its B items, so
-
-        mse:    2 w (q - y) / B
-        huber:  w clamp(q - y, -1, 1) / B     (delta 1)
-
-    with w the importance weights (1 without prioritized replay).
-    """
-    diff = q_taken - target
-    grad = diff.clamp(-1.0, 1.0) / diff.shape[1] if kind == "huber" else diff * (
-        2.0 / diff.shape[1])
-    return grad if weight is None else weight * grad
-
-
-def loss_and_dq(q: torch.Tensor, batch: dict[str, torch.Tensor], y: torch.Tensor,
-                kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(q_taken (S, B), td_loss (S,), dq (S, B, A)) for Q-values q (S, B, A); dq, the loss's
-    gradient in q (nonzero at the actions taken), starts a written-out backward pass."""
-    q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-    weight = batch.get("weight")  # (S, B) importance weights, or None
-    dq = torch.zeros_like(q).scatter_(-1, batch["action"][..., None],
-                                      td_loss_grad(q_taken, y, kind, weight)[..., None])
-    return q_taken, td_loss(q_taken, y, kind, weight), dq
-
-
-def polyak(target: torch.Tensor, online: torch.Tensor, tau: float, due: torch.Tensor
-           ) -> torch.Tensor:
-    """The target rows (S, n) after a Polyak update of the seeds where due (S,) is True:
-
-        theta' <- tau * theta + (1 - tau) * theta'
-
-    tau = 1 is a hard copy, taken exactly (not through the interpolation's rounding).
-    """
-    mixed = online if tau == 1.0 else target.lerp(online, tau)
-    return torch.where(due[:, None], mixed, target)
+from dqn.core.td import bootstrap_mask, loss_and_dq, polyak, td_loss, td_target
 
 
 @dataclass
@@ -125,7 +30,7 @@ class UpdateStats:
     td_abs: torch.Tensor
     grad_norm: torch.Tensor
     updated: torch.Tensor
-    td_error: torch.Tensor  # (S, B) |delta| of every sampled transition (new priorities)
+    td_error: torch.Tensor  # (S, B) new priorities' error: |delta|, or C51's cross-entropy
 
 
 class Agent:
@@ -153,22 +58,32 @@ class Agent:
         # per network (target?): (the key it was built at, the output layer)
         self._heads: dict[bool, tuple[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]] = {}
         self._steps = 0  # optimizer steps taken
+        self.z = (c51.support(self.spec.atoms, self.spec.v_min, self.spec.v_max, device)
+                  if self.spec.atoms > 1 else None)  # (K,) C51's atoms
         self.optimizer = BatchedAdam(self.params, config.lr, adamw=config.optimizer == "adamw",
                                      grad=self.grad)
 
     def _q(self, target: bool, x: torch.Tensor, noise: torch.Tensor | None = None
            ) -> torch.Tensor:
-        """Q-values (S, N, A) of the online or the target network, BatchNorm in eval mode;
-        a noisy network acts under `noise` (S, noise_size), or as its mean without."""
+        """Q-values (S, N, A) of the online or the target network (C51: its distributions'
+        means), BatchNorm in eval mode; a noisy network acts under `noise` (S, noise_size),
+        or as its mean without."""
+        out = self._out(target, x, noise)
+        return out if self.z is None else c51.mean(out, self.z)
+
+    def _out(self, target: bool, x: torch.Tensor, noise: torch.Tensor | None = None
+             ) -> torch.Tensor:
+        """The network's output for x (S, N, obs_dim): Q-values (S, N, A), or C51's logits
+        (S, N, A, K); see _q."""
         if self.spec.noisy:
             params, stats = ((self.target_params, self.target_stats) if target
                              else (self.params, self.stats))
             plain = noisy.effective(self.spec, params, noise)  # (S, P_base)
-            return q_values(noisy.base(self.spec), plain, stats, x)[0]
+            return q_values(noisy.base(self.spec), plain, stats, x, raw=True)[0]
         views = self._target if target else self._online  # per-layer views, made once
         if self.spec.batchnorm:
             return q_values(self.spec, views, self.target_stats if target else self.stats, x,
-                            fused=self.config.batchnorm_backward == "manual")[0]
+                            fused=self.config.batchnorm_backward == "manual", raw=True)[0]
         return mlp_forward(self.spec, views, x, out_layer=self._out_layer(target))
 
     def _out_layer(self, target: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,13 +123,14 @@ class Agent:
 
         Each seed's gradient is that of its own mean loss alone: batched matmuls per seed
         (networks.mlp_backward; dqn.core.batchnorm's with batchnorm_backward = "manual"),
-        or autograd with BatchNorm or noisy layers (_gradient_autograd). noise (S, 2,
+        or autograd with BatchNorm, noisy layers or C51 (_gradient_autograd). noise (S, 2,
         noise_size): a noisy network's draws for the online and the target network.
         """
         c = self.config
         online_noise, target_noise = (None, None) if noise is None else noise.unbind(1)
         with torch.no_grad():
-            next_q_target = self._q(True, batch["next_obs"], target_noise)  # (S, B, A)
+            next_out = self._out(True, batch["next_obs"], target_noise)  # (S, B, A[, K])
+            next_q_target = next_out if self.z is None else c51.mean(next_out, self.z)
             next_q_online = (self._q(False, batch["next_obs"], online_noise) if c.double_dqn
                              else None)
             bootstrap = bootstrap_mask(batch["terminated"], batch["truncated"],
@@ -222,17 +138,29 @@ class Agent:
             # n-step transitions bootstrap after their own number of steps m: gamma^m
             gamma = c.gamma if "horizon" not in batch else c.gamma ** batch["horizon"].to(
                 bootstrap.dtype)  # float or (S, B)
-            y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
-                          gamma, c.reward_scale)  # (S, B)
+            target_dist = None  # C51's target distribution (S, B, K); y is then its mean
+            if self.z is None:
+                y = td_target(batch["reward"], bootstrap, next_q_target, next_q_online,
+                              gamma, c.reward_scale)  # (S, B)
+            else:
+                chooser = next_q_target if next_q_online is None else next_q_online
+                best = chooser.argmax(dim=-1)[..., None, None].expand(
+                    -1, -1, 1, self.spec.atoms)  # (S, B, 1, K): a*, as in td_target
+                next_probs = torch.softmax(next_out.gather(-2, best).squeeze(-2), dim=-1)
+                target_dist = c51.project(next_probs, batch["reward"], bootstrap, gamma,
+                                          c.reward_scale, self.z)  # (S, B, K)
+                y = target_dist @ self.z  # (S, B)
             tape: list = []  # what a written-out backward pass needs
+            td_error = None  # (S, B) C51's cross-entropy, else |q_taken - y| below
             if self.spec.batchnorm and c.batchnorm_backward == "manual":
                 q, new_stats = bn_forward_train(self.spec, self._online, self.stats,
                                                 batch["obs"], tape)  # (S, B, A)
                 q_taken, loss, dq = loss_and_dq(q, batch, y, c.loss)
                 bn_network_backward(self.spec, self._online, tape, dq, self.grad)
                 self.stats = torch.where(mask[:, None], new_stats, self.stats)
-            elif self.spec.batchnorm or self.spec.noisy:
-                q_taken, loss = self._gradient_autograd(batch, y, mask, online_noise)
+            elif self.spec.batchnorm or self.spec.noisy or self.z is not None:
+                q_taken, loss, td_error = self._gradient_autograd(batch, y, mask, online_noise,
+                                                                  target_dist)
             else:
                 q = mlp_forward(self.spec, self._online, batch["obs"], tape,
                                 out_layer=self._out_layer(False))  # (S, B, A)
@@ -247,16 +175,19 @@ class Agent:
             grad, grad_norm = clip_grad_norm(grad, c.max_grad_norm)
             self.optimizer.step(grad, mask)
             self._steps += 1
-            td_error = (q_taken - y).abs()  # (S, B)
+            td_abs = (q_taken - y).abs()  # (S, B)
         self.sync_target(updated=mask)
-        return UpdateStats(loss, q_taken.mean(dim=1), td_error.mean(dim=1), grad_norm, mask,
-                           td_error)
+        return UpdateStats(loss, q_taken.mean(dim=1), td_abs.mean(dim=1), grad_norm, mask,
+                           td_abs if td_error is None else td_error)
 
     def _gradient_autograd(self, batch: dict[str, torch.Tensor], y: torch.Tensor,
-                           mask: torch.Tensor, noise: torch.Tensor | None
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-        """With BatchNorm or noisy layers: the gradient into self.grad by autograd, and the
-        running statistics of the seeds in mask updated; returns (q_taken (S, B), loss (S,)).
+                           mask: torch.Tensor, noise: torch.Tensor | None,
+                           target_dist: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """With BatchNorm, noisy layers or C51: the gradient into self.grad by autograd, and
+        the running statistics of the seeds in mask updated; returns (q_taken (S, B), loss
+        (S,), C51's cross-entropy per transition (S, B) or None). C51 takes the cross-entropy
+        with target_dist (S, B, K), the scalar head the TD loss with y (S, B).
 
         The loss summed over seeds has, for seed i, the gradient of seed i's own mean loss
         alone, so one backward pass serves all seeds independently. Gradients are taken with
@@ -271,14 +202,24 @@ class Agent:
                 flat = torch.cat([v.reshape(self.S, -1) for v in views.values()], dim=1)
                 spec = noisy.base(self.spec)
                 net = unflatten(spec, noisy.effective(self.spec, flat, noise))
-            q, new_stats = q_values(spec, net, self.stats, batch["obs"],
-                                    train=self.spec.batchnorm)
-            q_taken = q.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
-            loss = td_loss(q_taken, y, self.config.loss, batch.get("weight"))  # (S,)
+            out, new_stats = q_values(spec, net, self.stats, batch["obs"],
+                                      train=self.spec.batchnorm, raw=True)  # (S, B, A[, K])
+            action, cross_entropy = batch["action"][..., None], None  # (S, B, 1)
+            if target_dist is None:
+                q_taken = out.gather(-1, action).squeeze(-1)  # (S, B)
+                loss = td_loss(q_taken, y, self.config.loss, batch.get("weight"))  # (S,)
+            else:  # the taken actions' logits (S, B, K)
+                logits = out.gather(-2, action[..., None].expand(-1, -1, 1, spec.atoms)
+                                    ).squeeze(-2)
+                cross_entropy = c51.cross_entropy(torch.log_softmax(logits, dim=-1),
+                                                  target_dist)  # (S, B)
+                loss = c51.distribution_loss(cross_entropy, batch.get("weight"))  # (S,)
+                q_taken = c51.mean(logits, self.z)  # (S, B)
             grads = torch.autograd.grad(loss.sum(), list(views.values()))
         torch.cat([g.reshape(self.S, -1) for g in grads], dim=1, out=self.grad)
         self.stats = torch.where(mask[:, None], new_stats.detach(), self.stats)
-        return q_taken.detach(), loss.detach()
+        return (q_taken.detach(), loss.detach(),
+                None if cross_entropy is None else cross_entropy.detach())
 
     # target network -----------------------------------------------------------------------
     @torch.no_grad()

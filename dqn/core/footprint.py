@@ -13,7 +13,7 @@ import os
 import torch
 
 from dqn.base.config import Config
-from dqn.core.networks import NetSpec
+from dqn.core.netspec import NetSpec
 
 PROCESS_BYTES = 600 * 2**20  # python, torch, gymnasium, pandas loaded: about 400-450 MiB measured
 PARAM_COPIES = 8  # params, target, Adam's two moments, gradient, clipped gradient, temporaries
@@ -28,7 +28,7 @@ def unit_bytes(config: Config, obs_dim: int, n_actions: int, n_seeds: int,
     spec = NetSpec.from_config(config, obs_dim, n_actions)
     replay = (config.buffer_size + 1) * (2 * obs_dim * 4 + 8 + 4 + 2)
     params = PARAM_COPIES * 4 * (spec.n_params + spec.n_stats)
-    width = obs_dim + sum(config.hidden) + 2 * n_actions
+    width = obs_dim + sum(config.hidden) + 2 * n_actions * spec.atoms  # C51: K per action
     activations = 6 * 4 * config.batch_size * width
     envs = (1 + config.eval_episodes) * ENV_BYTES["vector" if vectorised_env else "sync"]
     # episodes end after 8 steps at the earliest; diagnostics every log_every steps

@@ -8,127 +8,14 @@ each one elementwise op over (S, P) and never mix seeds. The forward pass is a p
 
 from __future__ import annotations
 
-import functools
-import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-from dqn.base.config import Config
+from dqn.core import c51
+from dqn.core.netspec import NetSpec, unflatten
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1  # torch.nn.BatchNorm1d defaults, so the classic notebook's net is matched
-
-
-@dataclass(frozen=True)
-class NetSpec:
-    """Architecture of one seed's network; the batched tensors repeat it S times."""
-
-    obs_dim: int
-    n_actions: int
-    hidden: tuple[int, ...]
-    activation: str
-    batchnorm: bool
-    dueling: bool
-    dueling_aggregation: str
-    noisy: bool = False  # + a sigma per linear parameter, after the rest (dqn.core.noisy)
-
-    @staticmethod
-    def from_config(config: Config, obs_dim: int, n_actions: int) -> NetSpec:
-        return NetSpec(obs_dim, n_actions, config.hidden, config.activation, config.batchnorm,
-                       config.dueling, config.dueling_aggregation, config.noisy)
-
-    def linear_layers(self) -> list[tuple[str, int, int]]:
-        """(name, fan_in, fan_out) of every linear layer, in forward order."""
-        sizes = (self.obs_dim, *self.hidden)
-        layers = [(f"fc{i}", a, b) for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False))]
-        last = sizes[-1]
-        if self.dueling:
-            layers += [("value", last, 1), ("advantage", last, self.n_actions)]
-        else:
-            layers += [("out", last, self.n_actions)]
-        return layers
-
-    def bn_sizes(self) -> list[int]:
-        """Feature count of each BatchNorm: the input, then each hidden layer."""
-        return [self.obs_dim, *self.hidden] if self.batchnorm else []
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Per-seed shape of every parameter, in the order they sit in the flat buffer."""
-        shapes: dict[str, tuple[int, ...]] = {}
-        for name, fan_in, fan_out in self.linear_layers():
-            shapes[f"{name}.weight"] = (fan_in, fan_out)
-            shapes[f"{name}.bias"] = (fan_out,)
-        for i, n in enumerate(self.bn_sizes()):
-            shapes[f"bn{i}.weight"] = (n,)
-            shapes[f"bn{i}.bias"] = (n,)
-        if self.noisy:
-            for name, fan_in, fan_out in self.linear_layers():
-                shapes[f"sigma.{name}.weight"] = (fan_in, fan_out)
-                shapes[f"sigma.{name}.bias"] = (fan_out,)
-        return shapes
-
-    @functools.cached_property
-    def offsets(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
-        """name -> (start, end, shape) inside one seed's row of the flat buffer (computed once:
-        every forward pass slices with it)."""
-        out, pos = {}, 0
-        for name, shape in self.param_shapes().items():
-            n = math.prod(shape)
-            out[name] = (pos, pos + n, shape)
-            pos += n
-        return out
-
-    @property
-    def n_params(self) -> int:
-        return sum(math.prod(s) for s in self.param_shapes().values())
-
-    @property
-    def n_stats(self) -> int:
-        """Length of one seed's BatchNorm running stats: mean then var for each BatchNorm."""
-        return 2 * sum(self.bn_sizes())
-
-
-def unflatten(spec: NetSpec, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Views (S, *shape) into the flat (S, P) buffer; gradients flow back into `flat`."""
-    S = flat.shape[0]
-    return {name: flat[:, a:b].view(S, *shape) for name, (a, b, shape) in spec.offsets.items()}
-
-
-def init_params(spec: NetSpec, init_seeds: list[int], device: torch.device) -> torch.Tensor:
-    """Flat parameters (S, P), each seed's drawn from its own generator.
-
-    Linear layers follow torch.nn.Linear's default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
-    weights and biases; BatchNorm starts at weight 1, bias 0. The loop over seeds runs once, here.
-    """
-    rows = []
-    for seed in init_seeds:
-        g = torch.Generator().manual_seed(seed)
-        parts = []
-        for name, shape in spec.param_shapes().items():
-            if name.startswith("bn"):
-                fill = 1.0 if name.endswith("weight") else 0.0
-                parts.append(torch.full((math.prod(shape),), fill))
-            else:
-                fan_in = shape[0] if name.endswith("weight") else _fan_in(spec, name)
-                bound = 1.0 / math.sqrt(fan_in)
-                parts.append((torch.rand(math.prod(shape), generator=g) * 2 - 1) * bound)
-        rows.append(torch.cat(parts))
-    return torch.stack(rows).to(device)  # (S, P)
-
-
-def _fan_in(spec: NetSpec, param_name: str) -> int:
-    layer = param_name.rsplit(".", 1)[0]
-    return next(fan_in for name, fan_in, _ in spec.linear_layers() if name == layer)
-
-
-def init_stats(spec: NetSpec, S: int, device: torch.device) -> torch.Tensor:
-    """BatchNorm running stats (S, n_stats): means 0 and variances 1, as torch initialises them."""
-    parts = []
-    for n in spec.bn_sizes():
-        parts += [torch.zeros(S, n), torch.ones(S, n)]
-    return torch.cat(parts, dim=1).to(device) if parts else torch.zeros(S, 0, device=device)
 
 
 def _activation(x: torch.Tensor, kind: str) -> torch.Tensor:
@@ -165,14 +52,15 @@ def _batchnorm(
 
 def q_values(
     spec: NetSpec, params: torch.Tensor | dict[str, torch.Tensor], stats: torch.Tensor,
-    x: torch.Tensor, train: bool = False, fused: bool = False,
+    x: torch.Tensor, train: bool = False, fused: bool = False, raw: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Q-values (S, N, A) for observations x (S, N, obs_dim).
 
     `params` is the flat (S, P) buffer or its `unflatten` views. `train` selects batch
     statistics (and returns updated running stats) versus running statistics (eval mode, used
     for acting and for targets). Returns (q, new_stats). fused: eval mode's BatchNorm in one
-    affine pass (batchnorm_backward = "manual").
+    affine pass (batchnorm_backward = "manual"). A C51 network's Q is its distributions'
+    mean; raw: its logits (S, N, A, K) instead.
     """
     p = unflatten(spec, params) if isinstance(params, torch.Tensor) else params
     S = x.shape[0]
@@ -197,7 +85,9 @@ def q_values(
         h = _activation(h, spec.activation)
     # the head as one matmul of width 1 + A (or A), as mlp_forward does: a batched matmul
     # of output width 1 (the value alone) rounds differently for S = 1 than in a batch
-    q = head_forward(spec, h, head(spec, p))  # (S, N, A)
+    q = head_forward(spec, h, head(spec, p))  # (S, N, A), or C51's logits (S, N, A, K)
+    if spec.atoms > 1 and not raw:
+        q = c51.mean(q, c51.support(spec.atoms, spec.v_min, spec.v_max, x.device))
     stats_out = torch.cat(new_stats, dim=1) if new_stats else stats.reshape(S, 0)
     return q, stats_out
 
@@ -251,12 +141,16 @@ def head_forward(spec: NetSpec, h: torch.Tensor, out_layer: tuple[torch.Tensor, 
     out = _narrow(h, weight_t, bias)  # (S, N, M)
     if tape is not None:
         tape.append((h, weight_t))
+    dim = -1  # the action dimension
+    if spec.atoms > 1:  # C51: the logits (S, N, M / K, K) of each output's K atoms
+        out, dim = out.unflatten(-1, (-1, spec.atoms)), -2
     if not spec.dueling:
         return out
-    value, adv = out[..., :1], out[..., 1:]  # (S, N, 1), (S, N, A)
+    # (S, N, 1), (S, N, A), or (S, N, 1, K), (S, N, A, K): C51 centres each atom's logits
+    value, adv = out.narrow(dim, 0, 1), out.narrow(dim, 1, spec.n_actions)
     if spec.dueling_aggregation == "mean":
-        return value + adv - adv.mean(dim=-1, keepdim=True)
-    centre, best = adv.max(dim=-1, keepdim=True)
+        return value + adv - adv.mean(dim=dim, keepdim=True)
+    centre, best = adv.max(dim=dim, keepdim=True)
     if tape is not None:
         tape.append((best, best))
     return value + adv - centre

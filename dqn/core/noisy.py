@@ -11,7 +11,7 @@ so a layer draws in + out numbers, not in * out. Initialisation: mu as torch.nn.
 
 Layout: a noisy network's flat parameters (S, P) are the plain network's (S, P_base), mu, then
 sigma (S, P_lin) for its linear parameters, which come first in the plain layout
-(networks.NetSpec.param_shapes), in the same order. `effective` turns them and a noise draw into
+(netspec.NetSpec.param_shapes), in the same order. `effective` turns them and a noise draw into
 a plain network's parameters, so the plain forward pass serves: the mean network (no noise) is
 simply the first P_base columns.
 
@@ -23,19 +23,19 @@ target network. Greedy evaluation uses the mean network.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
 import torch
 
-from dqn.core.networks import NetSpec
+from dqn.core.netspec import NetSpec
 
 
 @functools.cache  # called on every forward pass: one NetSpec (and its cached offsets) per spec
 def base(spec: NetSpec) -> NetSpec:
     """The plain network a noisy one acts as."""
-    return NetSpec(spec.obs_dim, spec.n_actions, spec.hidden, spec.activation, spec.batchnorm,
-                   spec.dueling, spec.dueling_aggregation)
+    return dataclasses.replace(spec, noisy=False)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ The n-step transition from s_t (Sutton & Barto 7.1; Hessel et al. 2018) is
 with m = n, or fewer when the episode ends (terminated or truncated) at step t+m-1 < t+n-1:
 a window never crosses the end of an episode, so never an autoreset. The target is then
 y = c R + gamma^m * mask * max_a Q(s_{t+m}, a), with the bootstrap mask of the transition's
-last step (dqn.core.agent.bootstrap_mask: terminal masking and truncation act as for one step).
+last step (dqn.core.td.bootstrap_mask: terminal masking and truncation act as for one step).
 
 Each seed keeps a queue of at most n pending transitions. Every environment step pushes the
 step's transition (not an autoreset step's, which is no transition) and then releases at most

@@ -17,18 +17,18 @@ class Mutant:
 
 
 MUTANTS = [
-    Mutant("discount_squared", "agent", "dqn/core/agent.py",
+    Mutant("discount_squared", "agent", "dqn/core/td.py",
            "return reward_scale * reward + gamma * bootstrap * next_value",
            "return reward_scale * reward + gamma * gamma * bootstrap * next_value",
            "a wrong discount: gamma^2 in the TD target"),
-    Mutant("loss_gradient_halved", "agent", "dqn/core/agent.py",
+    Mutant("loss_gradient_halved", "agent", "dqn/core/td.py",
            "diff * (\n        2.0 / diff.shape[1])", "diff * (\n        1.0 / diff.shape[1])",
            "the MSE gradient half its true value (as if the loss were halved)"),
     Mutant("act_with_target", "agent", "dqn/core/agent.py",
            "return self._q(False, obs, noise).argmax(dim=-1)",
            "return self._q(True, obs, noise).argmax(dim=-1)",
            "acting (and evaluating) with the target network"),
-    Mutant("no_terminal_mask", "agent", "dqn/core/agent.py",
+    Mutant("no_terminal_mask", "agent", "dqn/core/td.py",
            "        stop = stop | terminated\n", "        stop = stop & terminated\n",
            "terminal_masking = true silently ignored"),
     Mutant("slow_target_copy", "target", "dqn/core/agent.py",
