@@ -22,6 +22,10 @@ KNOBS = {
                                "optimizer": "adamw", "loss": "mse"},
     "bn_max_none": {"batchnorm": True, "dueling": True, "dueling_aggregation": "max",
                     "target": "none", "activation": "tanh"},
+    "c51_double_bn": {"distributional": True, "n_atoms": 7, "double_dqn": True,
+                      "batchnorm": True},
+    "c51_noisy_mean": {"distributional": True, "n_atoms": 7, "noisy": True,
+                       "dueling_aggregation": "mean"},
 }
 
 

@@ -77,7 +77,9 @@ def project(probs: torch.Tensor, reward: torch.Tensor, bootstrap: torch.Tensor,
     discount = (gamma * bootstrap)[..., None]  # (S, B, 1)
     tz = (reward_scale * reward[..., None] + discount * z).clamp(v_min, v_max)  # (S, B, K)
     b = ((tz - v_min) / dz).clamp(0, K - 1)  # (S, B, K) position on the grid
-    low, high = b.floor(), b.ceil()  # (S, B, K)
+    # atom indices (S, B, K): a NaN (a masked seed's garbage batch) indexes atom 0, and its
+    # mass stays NaN, so it poisons that seed alone
+    low, high = b.nan_to_num(0.0).floor(), b.nan_to_num(0.0).ceil()
     # on the grid (low == high) all the mass goes to low: its share is then 0 + 1
     to_low = probs * (high - b + (low == high).to(b.dtype))
     to_high = probs * (b - low)
