@@ -11,14 +11,16 @@ computation give the same table, float for float.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from dqn.analysis.results import StudyResults
+from dqn.analysis.results import StudyResults, learn_envs
 from dqn.analysis.results import load as load_results
 from dqn.analysis.scoring import summarize, write_summary
 from dqn.analysis.windows import window_table
+from dqn.base import env_facts
 from dqn.base.parallel import process_map
 from dqn.stats.estimators import N_RESAMPLES
 from dqn.store.tables import write_atomic
@@ -29,9 +31,10 @@ WINDOWS_CSV = "windows.csv"
 """Beside a summary.csv: its final-window sensitivity table (dqn.analysis.windows.COLUMNS)."""
 ANALYSIS_CODE = ("analysis/results", "analysis/scoring", "analysis/windows", "stats/estimators",
                  "stats/decisions", "stats/studentized", "stats/equivalence",
-                 "stats/sequential", "stats/adaptive_verdicts", "base/env_facts")
+                 "stats/sequential", "stats/adaptive_verdicts")
 """The modules a summary's numbers come from (below dqn/): a change to any of them recomputes
-it."""
+it. The environments' facts (dqn.base.env_facts) count by value, those of the study's own
+environments: a new environment leaves every other study's summary as it is."""
 
 
 def fingerprint(folder: Path, n_resamples: int = N_RESAMPLES) -> str:
@@ -44,7 +47,20 @@ def fingerprint(folder: Path, n_resamples: int = N_RESAMPLES) -> str:
         raise FileNotFoundError(f"ANALYSIS_CODE names modules that do not exist: {missing}")
     for path in [Path(folder) / "run.json", Path(folder) / "evals.csv", *code]:
         h.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    h.update(env_facts_used(Path(folder)).encode())
     return h.hexdigest()
+
+
+def env_facts_used(folder: Path) -> str:
+    """The facts (dqn.base.env_facts.EnvFacts, as text) of each environment folder's run.json
+    names, sorted by id; empty without a readable run.json."""
+    try:
+        run = json.loads((folder / "run.json").read_text())
+        ids = sorted({info["config"]["env_id"] for info in run["variants"].values()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""  # the summary's own reading of run.json reports what is wrong with it
+    learn_envs(folder, run)
+    return "\n".join(repr(env_facts.known(env_id)) for env_id in ids)
 
 
 def cached_summary(folder: Path, n_resamples: int = N_RESAMPLES,

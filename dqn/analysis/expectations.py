@@ -147,7 +147,8 @@ def check(exp: Expectation, study_dir: Path) -> Outcome:
         passed = value >= exp.value
         what = f"final IQM {value:.1f} (95% CI [{lo:.1f}, {hi:.1f}]), expected >= {exp.value}"
     elif exp.key == "min_solved_fraction":
-        value = float((final >= env.threshold).mean()) if env and len(final) else math.nan
+        value = (float((final >= env.threshold).mean()) if env and env.solvable and len(final)
+                 else math.nan)
         passed = value >= exp.value
         what = (f"solved fraction {value:.2f} (final score >= {env.threshold if env else '?'}),"
                 f" expected >= {exp.value}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from dqn.base import env_facts
 from dqn.base.schema import TABLES
 from dqn.stats.decisions import MARGIN
 from dqn.stats.sequential import Design
@@ -126,6 +127,7 @@ def load(study_dir: Path) -> StudyResults:
         variants.insert(0, baseline)
     env_ids = {v: info["config"]["env_id"] for v, info in run_variants.items()
                if info["config"].get("env_id") is not None}
+    learn_envs(study_dir, run)
     one_env = set(env_ids.values())
     return StudyResults(
         path=study_dir, name=run.get("study") or study_dir.name, run=run,
@@ -138,6 +140,19 @@ def load(study_dir: Path) -> StudyResults:
         incomplete=incomplete, incomplete_variants=bad, env_ids=env_ids,
         design=recorded_design(study_dir, run.get("adaptive")),
     )
+
+
+def learn_envs(study_dir: Path, run: dict[str, Any]) -> None:
+    """Teach dqn.base.env_facts the environments run.json's configs give a return_range
+    (those the project does not know), so their scores normalise; StoreError naming the file
+    when one cannot be."""
+    for v, info in run.get("variants", {}).items():
+        config = info.get("config", {})
+        if config.get("return_range"):
+            try:
+                env_facts.learn(config["env_id"], config["return_range"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise StoreError(f"{study_dir / 'run.json'}: variant {v}: {e}") from None
 
 
 def recorded_design(study_dir: Path, entry: Any) -> Design | None:

@@ -189,7 +189,8 @@ def _describe(s: pd.DataFrame, facts: env_facts.EnvFacts | None, n_resamples: in
     row.update(_ci_columns("final_mean", final, "mean", n_resamples, seed))
     row.update(_ci_columns("final_norm_iqm", finite(s["final_norm"]), "iqm", n_resamples, seed))
     row["solved_fraction"] = (float(np.mean(final >= facts.threshold))
-                              if facts is not None and final.size else math.nan)
+                              if facts is not None and facts.solvable and final.size
+                              else math.nan)
     row.update(_ci_columns("auc_iqm", finite(s["auc"]), "iqm", n_resamples, seed))
     row["median_steps_to_threshold"] = median_steps_to_threshold(
         s["steps_to_threshold"], s["reached"])

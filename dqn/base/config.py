@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dqn.base import keys
+from dqn.base import env_facts, keys
 from dqn.base.env_facts import ENV_IDS
 from dqn.base.names import ALIASES, did_you_mean, is_positive_int
 
@@ -39,7 +39,7 @@ class ConfigError(ValueError):
 class Config:
     # environment
     env_id: str = "CartPole-v1"
-    """Gymnasium environment id, one of dqn.base.env_facts.ENV_IDS."""
+    """Gymnasium id ("Id-v0", "module:Id-v0") or "module:Class"; see dqn.base.env_facts."""
     total_steps: int = 50_000
     """Environment steps per seed (lockstep steps, autoreset steps included)."""
     device: str = "auto"
@@ -205,7 +205,12 @@ RELATED = {"env_backend": "env_id", "batchnorm_backward": "noisy", "buffer_size"
 def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
     """Impossible or out-of-range settings: (keys involved, text naming the key and value)."""
     checks: list[tuple[str, bool, str]] = [
-        ("env_id", c.env_id in ENV_IDS, "is not one of " + ", ".join(map(repr, ENV_IDS))),
+        ("env_id", env_facts.resolve(c.env_id) is not None,
+         "is neither a registered gymnasium id nor a module:Class entry point"
+         + did_you_mean(c.env_id, ENV_IDS) + " (the project knows "
+         + ", ".join(map(repr, ENV_IDS)) + ")"),
+        ("return_range", bool(c.return_range) == (c.env_id not in ENV_IDS)
+         or env_facts.resolve(c.env_id) is None, _return_range_rule(c)),
         ("total_steps", c.total_steps > 0, "must be > 0"),
         ("hidden", len(c.hidden) >= 1 and all(h > 0 for h in c.hidden),
          "must be a non-empty list of positive sizes"),
@@ -263,6 +268,15 @@ def _range_errors(c: Config) -> list[tuple[tuple[str, ...], str]]:
                        "cannot be set with noisy = true (noisy networks explore by their "
                        "noise; epsilon is 0)"))
     return errors
+
+
+def _return_range_rule(c: Config) -> str:
+    if c.env_id in ENV_IDS:
+        facts = env_facts.ENVS[c.env_id]
+        return (f"is only for environments the project does not know ({c.env_id}'s is "
+                f"[{facts.min_return:g}, {facts.max_return:g}])")
+    return (f"must be set for {c.env_id}, which the project does not know: [low, high] of an "
+            "episode's return (scores and the AUC are normalised by it)")
 
 
 EPSILON_KEYS = ("epsilon_schedule", "epsilon_start", "epsilon_end", "epsilon_decay")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
+from dqn.base import env_facts
 from dqn.core.classic import KINDS, ClassicVecEnv
 from dqn.core.seeding import mix64, unit_uniform
 
@@ -22,7 +23,7 @@ from dqn.core.seeding import mix64, unit_uniform
 def vectorised(env_id: str) -> bool:
     """Whether the env runs as its own vectorised version (CartPole's CartPoleVectorEnv, whose
     resets SeededVecEnv draws per sub-env) rather than as a synchronous vector env."""
-    entry = gym.spec(env_id).vector_entry_point
+    entry = _spec(env_id).vector_entry_point
     return entry == f"{CartPoleVectorEnv.__module__}:CartPoleVectorEnv"
 
 
@@ -32,7 +33,8 @@ class SeededVecEnv:
 
     def __init__(self, env_id: str, num_envs: int) -> None:
         own = vectorised(env_id)
-        self.env = gym.make_vec(env_id, num_envs=num_envs,
+        self.env_id = env_id
+        self.env = gym.make_vec(_spec(env_id), num_envs=num_envs,
                                 vectorization_mode="vector_entry_point" if own else "sync")
         if self.env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) != (
             gym.vector.AutoresetMode.NEXT_STEP
@@ -109,21 +111,34 @@ def on_host(env: VecEnv) -> bool:
     return not isinstance(env, ClassicVecEnv) or env.xp is np
 
 
-def spaces(env: VecEnv) -> tuple[int, int]:
-    """(obs_dim, n_actions) of a vector env with a flat Box observation and Discrete actions."""
-    obs_space, act_space = env.single_observation_space, env.single_action_space
-    if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:
-        raise ValueError("DQN here needs flat observations and discrete actions")
+def _spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    spec = env_facts.resolve(env_id)
+    if spec is None:  # Config rejects such ids: this is a caller that skipped it
+        raise ValueError(f"key 'env_id': {env_id!r} is not a gymnasium environment")
+    return spec
+
+
+def _check_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space) -> tuple[int, int]:
+    """(obs_dim, n_actions); ValueError naming the env unless a flat Box and Discrete."""
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
+            and isinstance(act_space, gym.spaces.Discrete)):
+        raise ValueError(f"key 'env_id': {env_id!r} has observations {obs_space} and actions "
+                         f"{act_space}; DQN here needs a flat Box and Discrete actions")
     return int(obs_space.shape[0]), int(act_space.n)
 
 
+def spaces(env: VecEnv) -> tuple[int, int]:
+    """(obs_dim, n_actions) of a vector env with a flat Box observation and Discrete actions."""
+    return _check_spaces(getattr(env, "env_id", "the environment"),
+                         env.single_observation_space, env.single_action_space)
+
+
 def dims(env_id: str) -> tuple[int, int, bool]:
-    """(obs_dim, n_actions, has its own vectorised version) of an environment, without a run."""
-    env = gym.make(env_id)
+    """(obs_dim, n_actions, has its own vectorised version) of an environment, without a run;
+    ValueError naming it when DQN cannot run on it."""
+    env = gym.make(_spec(env_id))
     try:
-        obs_space, act_space = env.observation_space, env.action_space
-        if not isinstance(act_space, gym.spaces.Discrete) or len(obs_space.shape) != 1:
-            raise ValueError("DQN here needs flat observations and discrete actions")
-        return int(obs_space.shape[0]), int(act_space.n), vectorised(env_id)
+        return (*_check_spaces(env_id, env.observation_space, env.action_space),
+                vectorised(env_id))
     finally:
         env.close()

@@ -210,7 +210,7 @@ def thresholds(study: StudyResults, variants: list[str]) -> list[tuple[str, floa
     """(env, threshold, normalised threshold) of each distinct known env of `variants`."""
     envs = dict.fromkeys(study.env_of(v) for v in variants)
     return [(env, spec.threshold, float(normalise(spec.threshold, env)))
-            for env in envs if (spec := env_facts.known(env)) is not None]
+            for env in envs if (spec := env_facts.known(env)) is not None and spec.solvable]
 
 
 def threshold_line(ax: plt.Axes, study: StudyResults, vertical: bool = False,
@@ -218,7 +218,7 @@ def threshold_line(ax: plt.Axes, study: StudyResults, vertical: bool = False,
     line = ax.axvline if vertical else ax.axhline
     if not study.mixed_env:
         spec = env_facts.known(study.env_id)
-        if spec is None:
+        if spec is None or not spec.solvable:
             return
         x = float(normalise(spec.threshold, study.env_id)) if normalised else spec.threshold
         line(x, color="0.45", ls="--", lw=1, label=f"solved threshold ({spec.threshold:g})",

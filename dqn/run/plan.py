@@ -90,7 +90,10 @@ def _check_machine(study: StudyFile, configs: dict, size: int, device_given: boo
         if (problem := device_problem(config.device)) is not None:
             raise StudyError(f"{where}: {problem}")
         device = resolve_device(config.device)
-        obs_dim, n_actions, vectorised = dims(config.env_id)
+        try:
+            obs_dim, n_actions, vectorised = dims(config.env_id)
+        except ValueError as e:  # observations or actions DQN cannot take
+            raise StudyError(f"{study.path.name} [variants.{name}]: {e}") from None
         need = unit_bytes(config, obs_dim, n_actions, size, vectorised)
         have = available_bytes(device)
         if have is not None and need > have:
