@@ -39,9 +39,8 @@ CASES = {
         "target": "hard_episodes", "target_period": 2, "batchnorm": True,
         "epsilon_schedule": "exp_episode", "epsilon_decay": 20.0}),
     "acrobot_default": ("Acrobot-v1", {}),
-    "cartpole_c51_nstep_prioritized_noisy": ("CartPole-v1", {
-        "distributional": True, "n_atoms": 11, "n_step": 3, "prioritized_replay": True,
-        "noisy": True}),
+    "cartpole_c51_nstep_prioritized": ("CartPole-v1", {
+        "distributional": True, "n_atoms": 11, "n_step": 3, "prioritized_replay": True}),
     "acrobot_store_probability_hard_episodes": ("Acrobot-v1", {
         "store_probability": 0.5, "target": "hard_episodes", "target_period": 2,
         "clear_memory_each_episode": True}),
