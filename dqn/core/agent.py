@@ -18,7 +18,7 @@ from dqn.core.batchnorm import bn_forward_train, bn_network_backward
 from dqn.core.netspec import NetSpec, init_params, init_stats, unflatten
 from dqn.core.networks import head, mlp_backward, mlp_forward, q_values
 from dqn.core.optim import BatchedAdam, clip_grad_norm
-from dqn.core.td import bootstrap_mask, loss_and_dq, polyak, td_loss, td_target
+from dqn.core.td import batch_mean, bootstrap_mask, loss_and_dq, polyak, td_loss, td_target
 
 
 @dataclass
@@ -144,9 +144,8 @@ class Agent:
                               gamma, c.reward_scale)  # (S, B)
             else:
                 chooser = next_q_target if next_q_online is None else next_q_online
-                best = chooser.argmax(dim=-1)[..., None, None].expand(
-                    -1, -1, 1, self.spec.atoms)  # (S, B, 1, K): a*, as in td_target
-                next_probs = torch.softmax(next_out.gather(-2, best).squeeze(-2), dim=-1)
+                best = chooser.argmax(dim=-1)  # (S, B): a*, as in td_target
+                next_probs = torch.softmax(c51.of_action(next_out, best), dim=-1)  # (S, B, K)
                 target_dist = c51.project(next_probs, batch["reward"], bootstrap, gamma,
                                           c.reward_scale, self.z)  # (S, B, K)
                 y = target_dist @ self.z  # (S, B)
@@ -204,16 +203,15 @@ class Agent:
                 net = unflatten(spec, noisy.effective(self.spec, flat, noise))
             out, new_stats = q_values(spec, net, self.stats, batch["obs"],
                                       train=self.spec.batchnorm, raw=True)  # (S, B, A[, K])
-            action, cross_entropy = batch["action"][..., None], None  # (S, B, 1)
+            cross_entropy = None
             if target_dist is None:
-                q_taken = out.gather(-1, action).squeeze(-1)  # (S, B)
+                q_taken = out.gather(-1, batch["action"][..., None]).squeeze(-1)  # (S, B)
                 loss = td_loss(q_taken, y, self.config.loss, batch.get("weight"))  # (S,)
-            else:  # the taken actions' logits (S, B, K)
-                logits = out.gather(-2, action[..., None].expand(-1, -1, 1, spec.atoms)
-                                    ).squeeze(-2)
+            else:
+                logits = c51.of_action(out, batch["action"])  # (S, B, K) of the taken actions
                 cross_entropy = c51.cross_entropy(torch.log_softmax(logits, dim=-1),
                                                   target_dist)  # (S, B)
-                loss = c51.distribution_loss(cross_entropy, batch.get("weight"))  # (S,)
+                loss = batch_mean(cross_entropy, batch.get("weight"))  # (S,)
                 q_taken = c51.mean(logits, self.z)  # (S, B)
             grads = torch.autograd.grad(loss.sum(), list(views.values()))
         torch.cat([g.reshape(self.S, -1) for g in grads], dim=1, out=self.grad)

@@ -94,6 +94,8 @@ def cross_entropy(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return -(target * log_probs).sum(dim=-1)
 
 
-def distribution_loss(per_item: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Each seed's mean loss over its batch (S,), importance-weighted by w (S, B) if given."""
-    return (per_item if weight is None else weight * per_item).mean(dim=1)
+def of_action(out: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """The logits (S, B, K) of one action per transition, from logits (S, B, A, K) and
+    actions (S, B)."""
+    index = action[..., None, None].expand(-1, -1, 1, out.shape[-1])  # (S, B, 1, K)
+    return out.gather(-2, index).squeeze(-2)

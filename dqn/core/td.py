@@ -52,6 +52,12 @@ def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str,
         per_item = F.smooth_l1_loss(q_taken, target, reduction="none", beta=1.0)
     else:
         per_item = F.mse_loss(q_taken, target, reduction="none")
+    return batch_mean(per_item, weight)
+
+
+def batch_mean(per_item: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Each seed's mean over its batch (S,) of per-transition losses (S, B), importance-weighted
+    by w (S, B) when given: mean_i w_i * loss_i (td_loss's, and C51's cross-entropy's)."""
     if weight is not None:
         per_item = weight * per_item
     return per_item.mean(dim=1)
